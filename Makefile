@@ -1,0 +1,47 @@
+# Two commands on a fresh machine:  make paper  (all notebooks, default profile, figures/)
+#                                   make test   (unit tests + nbval of every notebook, smoke profile)
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+NBVAL_OUT := build/nbval
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+
+.PHONY: paper test unit nbval smoke bench lint env clean-build
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing icepaper and its dependencies into $(VENV) (first time: a few minutes)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip >/dev/null
+	@$(BIN)/python -m pip install --quiet -e ".[test]"
+	@rm -f $(VENV)/.installed-* && touch $@
+
+paper: $(STAMP)  ## run every notebook with the default profile and regenerate figures/
+	$(BIN)/icepaper run --profile default
+
+smoke: $(STAMP)  ## every notebook with the smoke profile (what CI runs through nbval)
+	$(BIN)/icepaper run --profile smoke
+
+test: $(STAMP) unit nbval  ## unit tests, then nbval of every notebook under the smoke profile
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -q
+
+nbval: $(STAMP)
+	rm -rf $(NBVAL_OUT)
+	$(BIN)/icepaper prepare --profile smoke --out $(NBVAL_OUT)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=900 \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg $(NBVAL_OUT)/notebooks
+
+bench: $(STAMP)  ## throughput benchmarks (results in build/bench/)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+clean-build:
+	rm -rf build

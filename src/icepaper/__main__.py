@@ -1,0 +1,7 @@
+"""``python -m icepaper run ...``"""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

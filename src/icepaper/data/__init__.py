@@ -1,0 +1,61 @@
+"""Datasets: the packed format, importers for user folders and CPI sheets, splits, torch wrappers.
+
+``load_dataset(cfg)`` is what every notebook calls: the synthetic default dataset at the
+profile's size when ``cfg.data`` is empty, a packed dataset folder as is, or a user's image
+folder / CPI-sheet folder imported (once, cached) into the packed format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .packed import PackedDataset, PackedWriter, is_packed
+
+__all__ = ["PackedDataset", "PackedWriter", "is_packed", "load_dataset"]
+
+
+def load_dataset(cfg) -> PackedDataset:
+    """The dataset a notebook runs on, built or imported on first use and cached."""
+    from .. import paths
+    from ..cache import key_hash
+
+    size = int(cfg.profile.data["image_size"])
+    if cfg.uses_default_data:
+        from ..synth.generate import generate_dataset
+
+        n = int(cfg.profile.data["n_images"])
+        key = {"kind": "synthetic", "n": n, "size": size, "seed": cfg.seed,
+               "generator": _generator_version()}
+        root = paths.datasets_dir() / f"synthetic-{n}-{size}px-{key_hash(key)}"
+        if not is_packed(root):
+            generate_dataset(root, n_images=n, image_size=size, seed=cfg.seed)
+        return PackedDataset(root)
+    src = Path(cfg.data)
+    if is_packed(src):
+        return PackedDataset(src)
+    from .importers import import_any
+
+    key = {"kind": "import", "src": str(src.resolve()), "size": size, "stamp": _tree_stamp(src)}
+    root = paths.datasets_dir() / f"imported-{src.name}-{size}px-{key_hash(key)}"
+    if not is_packed(root):
+        import_any(src, root, image_size=size)
+    return PackedDataset(root)
+
+
+def _generator_version() -> str:
+    from ..synth import GENERATOR_VERSION
+
+    return GENERATOR_VERSION
+
+
+def _tree_stamp(src: Path) -> str:
+    """Cheap change detector for a user folder: file count, total size and newest mtime."""
+    n = size = 0
+    newest = 0.0
+    for p in src.rglob("*"):
+        if p.is_file():
+            st = p.stat()
+            n += 1
+            size += st.st_size
+            newest = max(newest, st.st_mtime)
+    return f"{n}-{size}-{newest:.0f}"
