@@ -38,7 +38,7 @@ def load_dataset(cfg) -> PackedDataset:
     key = {"kind": "import", "src": str(src.resolve()), "size": size, "stamp": _tree_stamp(src)}
     root = paths.datasets_dir() / f"imported-{src.name}-{size}px-{key_hash(key)}"
     if not is_packed(root):
-        import_any(src, root, image_size=size)
+        print(import_any(src, root, image_size=size))  # what was converted, inverted or skipped
     return PackedDataset(root)
 
 
