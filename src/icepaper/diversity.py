@@ -1,0 +1,248 @@
+"""Habit diversity by temperature, particle size, campaign and class (seed 000/001's analysis).
+
+``analyse_diversity`` cuts the metadata into groups (equal-count temperature bins in deg C,
+equal-count bins of log10 dmax in um, campaigns, habit classes), runs ``kappa.kappa_by_group``
+on each grouping and fits the trend slopes (kappa per deg C, kappa per decade of dmax).
+Whatever metadata is missing is skipped with a note. ``class_similarity`` gives the mean
+cosine similarity within and between classes; ``diversity_backbone`` / ``random_init_backbone``
+are the two networks the notebook compares.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .kappa import GroupKappa, Slope, kappa_by_group, l2_normalize
+
+__all__ = [
+    "DiversityReport", "analysis_rows", "pick_label_scheme", "quantile_bins", "class_similarity",
+    "analyse_diversity", "summary_table", "jsonable", "diversity_backbone", "random_init_backbone",
+]
+
+
+def analysis_rows(meta: pd.DataFrame | None, n: int | None = None) -> tuple[np.ndarray, str]:
+    """Rows the diversity analysis uses and a sentence saying which.
+
+    Seed 000 is a CPI study, so when the dataset mixes instruments only the CPI particles
+    are used (a second imager's look would dominate the embedding spread). Frames labelled
+    ``blank`` (no particle, hence no habit) are left out. Otherwise all rows.
+    """
+    if meta is None:
+        return np.arange(int(n or 0)), "all particles (no metadata)"
+    keep = np.ones(len(meta), dtype=bool)
+    what = []
+    if "instrument" in meta.columns:
+        inst = meta["instrument"].astype("string")
+        if inst.nunique() > 1 and (inst == "CPI").any():
+            keep &= (inst == "CPI").fillna(False).to_numpy()
+            what.append("CPI particles (seed 000 is a CPI study)")
+    if "cpi" in meta.columns:
+        blank = (meta["cpi"].astype("string") == "blank").fillna(False).to_numpy()
+        if blank.any():
+            keep &= ~blank
+            what.append("without blank frames")
+    rows = np.flatnonzero(keep)
+    return rows, f"{len(rows)} of {len(meta)} particles" + (f": {', '.join(what)}" if what else "")
+
+
+def pick_label_scheme(meta: pd.DataFrame | None) -> str | None:
+    """The label column (cpi, habit19, habit4) with the most labelled rows, or None."""
+    if meta is None:
+        return None
+    best, best_n = None, 0
+    for col in ("cpi", "habit19", "habit4"):
+        if col in meta.columns:
+            n = int(meta[col].notna().sum())
+            if n > best_n:
+                best, best_n = col, n
+    return best
+
+
+def quantile_bins(values: Sequence[float], n_bins: int, log: bool = False) -> tuple[pd.Series, pd.Series]:
+    """Equal-count bins of a numeric column: (bin label per row, bin centre per label).
+
+    Labels are the bin index 0..k-1 (NaN for missing values); centres are the median value
+    in each bin (the geometric median when ``log``, i.e. computed on log10 values).
+    """
+    v = pd.Series(np.asarray(values, dtype=np.float64))
+    t = np.log10(v.where(v > 0)) if log else v
+    ok = t.notna()
+    if ok.sum() == 0:
+        raise ValueError("no finite values to bin")
+    b = pd.qcut(t[ok], q=n_bins, labels=False, duplicates="drop")
+    lab = pd.Series(np.nan, index=v.index)
+    lab[ok] = b.astype(float)
+    centres = t[ok].groupby(b).median()
+    if log:
+        centres = 10.0**centres
+    return lab, centres
+
+
+def class_similarity(emb: np.ndarray, labels: Sequence, min_n: int = 2) -> pd.DataFrame:
+    """Mean pairwise cosine similarity within (diagonal) and between (off-diagonal) classes.
+
+    Off-diagonal (a, b): ``mean_a . mean_b`` of the unit embeddings, which equals the mean
+    cosine over all cross-class pairs; diagonal: the unbiased within-class mean cosine over
+    distinct pairs, ``(n R^2 - 1) / (n - 1)``. Classes with fewer than ``min_n`` rows are left out.
+    """
+    x = l2_normalize(emb)
+    lab = pd.Series(list(labels), dtype=object)
+    counts = lab.value_counts()
+    classes = sorted([c for c in counts.index if counts[c] >= max(min_n, 2)], key=str)
+    means = np.stack([x[(lab == c).to_numpy()].mean(0) for c in classes])
+    sim = means @ means.T
+    for i, c in enumerate(classes):
+        n = int(counts[c])
+        sim[i, i] = (n * float(means[i] @ means[i]) - 1.0) / (n - 1)
+    return pd.DataFrame(sim, index=classes, columns=classes)
+
+
+@dataclass
+class DiversityReport:
+    """kappa by temperature, size, campaign and class, with slopes and the notes of what was skipped."""
+
+    by: dict[str, GroupKappa]
+    centres: dict[str, pd.Series]
+    slopes: dict[str, Slope]
+    label_col: str | None
+    notes: list[str]
+
+    def table(self, factor: str) -> pd.DataFrame:
+        """The group table of one factor with the bin centre as ``x`` when it is binned."""
+        t = self.by[factor].table.copy()
+        if factor in self.centres:
+            t.insert(1, "x", t["group"].map(self.centres[factor]))
+        return t
+
+    def results(self) -> dict[str, Any]:
+        """JSON-ready headline numbers: kappa per bin with CI, slopes with CI, notes."""
+        out: dict[str, Any] = {"label_scheme": self.label_col, "notes": self.notes}
+        for f in self.by:
+            t = self.table(f)
+            cols = [c for c in ("group", "x", "n", "m", "R", "kappa", "ci_low", "ci_high", "kappa_paper", "entropy")
+                    if c in t.columns]
+            out[f"kappa_by_{f}"] = t[cols].to_dict("records")
+        out["slopes"] = {f: s.as_dict() for f, s in self.slopes.items()}
+        return jsonable(out)
+
+
+def analyse_diversity(
+    emb: np.ndarray,
+    meta: pd.DataFrame | None = None,
+    *,
+    label_col: str | None = "auto",
+    n_temp_bins: int = 6,
+    n_size_bins: int = 5,
+    min_n: int = 30,
+    equal_n: int | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> DiversityReport:
+    """kappa by temperature bins, log-size bins, campaign and habit class, as far as ``meta`` allows.
+
+    Missing metadata is skipped with a note (without any metadata: per-class kappa when
+    labels exist, else one kappa for the whole set). Temperature slope in kappa per deg C,
+    size slope in kappa per decade of dmax (bins equal-count on log10 dmax).
+    """
+    n = len(emb)
+    meta = pd.DataFrame(index=range(n)) if meta is None else meta.reset_index(drop=True)
+    if len(meta) != n:
+        raise ValueError(f"metadata has {len(meta)} rows for {n} embeddings")
+    if label_col == "auto":
+        label_col = pick_label_scheme(meta)
+    labels = meta[label_col] if label_col and label_col in meta.columns else None
+    by, centres, slopes, notes = {}, {}, {}, []
+
+    def group(name, keys, seed_offset, with_labels=True):
+        # groups below min_n: their note goes to the report's notes (printed once) instead of a warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            gk = kappa_by_group(emb, keys, labels=labels if with_labels else None, min_n=min_n,
+                                equal_n=equal_n, n_boot=n_boot, seed=seed + seed_offset)
+        notes.extend(f"{name}: {note}" for note in gk.notes)
+        by[name] = gk
+        return gk
+
+    def usable(col):
+        return col in meta.columns and meta[col].notna().sum() >= 2 * min_n
+
+    if usable("temperature_c"):
+        b, centres["temperature"] = quantile_bins(meta["temperature_c"], n_temp_bins)
+        xs = group("temperature", b, 0).table["group"].map(centres["temperature"]).to_numpy(dtype=float)
+        slopes["temperature"] = by["temperature"].slope(xs, units="deg C")
+    else:
+        notes.append(f"no temperature_c metadata (or fewer than {2 * min_n} values): kappa vs temperature skipped")
+    if usable("dmax_um"):
+        b, centres["size"] = quantile_bins(meta["dmax_um"], n_size_bins, log=True)
+        xs = np.log10(group("size", b, 1).table["group"].map(centres["size"]).to_numpy(dtype=float))
+        slopes["size"] = by["size"].slope(xs, units="decade of dmax")
+    else:
+        notes.append(f"no dmax_um metadata (or fewer than {2 * min_n} values): kappa vs particle size skipped")
+    if "campaign" in meta.columns and meta["campaign"].nunique() >= 2:
+        group("campaign", meta["campaign"], 2)
+    else:
+        notes.append("no campaign column, or a single campaign: kappa per campaign skipped")
+    if labels is not None:
+        group("class", labels, 3, with_labels=False)
+    else:
+        notes.append("no habit labels: per-class kappa skipped; kappa of the whole set only")
+        group("all", None, 3)
+    return DiversityReport(by, centres, slopes, label_col, notes)
+
+
+def summary_table(rep: DiversityReport) -> pd.DataFrame:
+    """All group tables of a report stacked, one row per (factor, group)."""
+    cols = ["factor", "group", "x", "n", "m", "R", "kappa", "ci_low", "ci_high", "kappa_paper", "entropy", "note"]
+    parts = []
+    for f in rep.by:
+        t = rep.table(f)
+        t.insert(0, "factor", f)
+        parts.append(t.reindex(columns=cols))
+    out = pd.concat(parts, ignore_index=True)
+    return out.dropna(axis=1, how="all")
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with NaN/inf floats replaced by None and numpy scalars by Python ones (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def diversity_backbone(cfg, ds) -> tuple[str, str]:
+    """(safetensors path, description) of the network whose embeddings measure diversity:
+    the iBOT-vMF network of notebook 03 (``ssl.pretrain.pretrained(cfg, ds, "ibot_vmf")``, cached)."""
+    from .ssl.pretrain import pretrained
+
+    return str(pretrained(cfg, ds, "ibot_vmf").backbone), "iBOT-vMF trained from scratch on all images (notebook 03)"
+
+
+def random_init_backbone(cfg) -> str:
+    """Path of a random-init ViT of the profile's architecture (``ssl.pretrain.random_backbone``),
+    exported once to the cache so its embeddings are cached like any other network's."""
+    from .cache import cached_dir
+    from .models import export_backbone
+    from .ssl.pretrain import random_backbone
+
+    key = {"kind": "random_init_vit", "seed": cfg.seed, "pretrain": dict(cfg.profile.pretrain)}
+
+    def build(tmp):
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            export_backbone(random_backbone(cfg, "vit"), tmp / "backbone.safetensors")
+
+    return str(cached_dir("backbone_random", key, build) / "backbone.safetensors")
