@@ -1,0 +1,216 @@
+"""Embeddings of a whole dataset under a frozen backbone, as a resumable float16 memory map.
+
+``extract_embeddings(model, ds, folder)`` writes into ``folder``::
+
+    embeddings.f16   (N, D) float16, row j = image index[j]   (np.memmap)
+    index.npy        (N,) int64 dataset row ids
+    progress.json    {"done": rows written so far, "n": N, "dim": D, ...}
+
+It runs in batches (tqdm progress); after each batch the rows are flushed and ``done`` is
+advanced, so a rerun after an interruption continues at the first unfinished batch.
+Images go through the evaluation transform of ``icepaper.augment`` (resize to the
+backbone's input size, normalise), applied on the compute device; on CUDA the forward
+pass runs in bfloat16 autocast.
+
+Pooling: ``"cls"`` is ``model(x)`` (timm with ``num_classes=0``: the final-norm CLS token
+of a ViT, the global-average-pooled feature of a ResNet); ``"mean"`` is the mean of the
+ViT's patch tokens after the final norm (the same as ``"cls"`` for a ResNet).
+
+``embeddings_for(cfg, ds, backbone_path)`` caches the result (``icepaper.cache``) keyed by
+the backbone file's hash, the dataset fingerprint, the pooling and the image size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .atomic import atomic_write_json
+
+POOLINGS = ("cls", "mean")
+
+
+def input_size(model: torch.nn.Module, default: int) -> int:
+    """Square input size (px) the backbone was built for (a ViT's ``img_size``), else ``default``."""
+    meta = getattr(model, "icepaper_timm", {}) or {}
+    s = meta.get("kwargs", {}).get("img_size")
+    if s is None and hasattr(model, "patch_embed"):
+        s = model.patch_embed.img_size
+    if s is None:
+        return int(default)
+    return int(s[0] if isinstance(s, (tuple, list)) else s)
+
+
+def in_chans(model: torch.nn.Module) -> int:
+    """Number of input channels of the backbone's first convolution."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            return int(m.in_channels)
+    return 1
+
+
+class Preprocess:
+    """uint8 (n, S, S) batch -> normalised float (n, C, size, size) on ``device``: the same resize
+    and normalisation as ``icepaper.augment.eval_transform(size, in_chans)``, run on the device."""
+
+    def __init__(self, size: int, channels: int = 1, device: str = "cpu"):
+        from .augment import eval_transform
+
+        self.size, self.channels, self.device = int(size), int(channels), torch.device(device)
+        stats = eval_transform(size, channels).params["normalize"]
+        self.mean = torch.tensor(stats["mean"], device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(stats["std"], device=self.device).view(1, -1, 1, 1)
+
+    def __call__(self, images: np.ndarray) -> torch.Tensor:
+        import torchvision.transforms.v2.functional as TF
+
+        x = torch.from_numpy(np.ascontiguousarray(images))
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = x.unsqueeze(1)
+        if tuple(x.shape[-2:]) != (self.size, self.size):
+            x = TF.resize(x, [self.size, self.size], interpolation=TF.InterpolationMode.BICUBIC,
+                          antialias=True)
+        y = x.float() / 255.0
+        if self.channels != 1:
+            y = y.expand(-1, self.channels, -1, -1)
+        return (y - self.mean) / self.std
+
+
+def pool(model: torch.nn.Module, x: torch.Tensor, pooling: str = "cls") -> torch.Tensor:
+    """(n, D) embedding of a preprocessed batch: ``model(x)`` ("cls") or mean patch token ("mean")."""
+    if pooling == "cls":
+        return model(x)
+    if pooling != "mean":
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    f = model.forward_features(x)
+    if f.ndim == 4:  # CNN feature map
+        return f.mean(dim=(2, 3))
+    return f[:, int(getattr(model, "num_prefix_tokens", 1)):].mean(1)
+
+
+def _open(folder: Path, n: int, dim: int, mode: str) -> np.memmap:
+    return np.memmap(folder / "embeddings.f16", dtype=np.float16, mode=mode, shape=(n, dim))
+
+
+def extract_embeddings(
+    model: torch.nn.Module,
+    ds,
+    folder: str | Path,
+    *,
+    indices: np.ndarray | None = None,
+    batch_size: int = 256,
+    pooling: str = "cls",
+    size: int | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> np.memmap:
+    """Embed ``ds`` rows ``indices`` (default all) into ``folder`` (resumable); return the (N, D) memmap."""
+    from .models import embed_dim
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    idx = np.arange(len(ds), dtype=np.int64) if indices is None else np.asarray(indices, dtype=np.int64)
+    model = model.to(device).eval()
+    size = input_size(model, ds.size) if size is None else int(size)
+    dim = embed_dim(model)
+    n = len(idx)
+    prog_path = folder / "progress.json"
+    state = {"n": n, "dim": dim, "pooling": pooling, "size": size, "batch_size": int(batch_size), "done": 0}
+    if prog_path.exists():
+        old = json.loads(prog_path.read_text())
+        same = {k: old.get(k) for k in ("n", "dim", "pooling", "size")} == {k: state[k] for k in ("n", "dim", "pooling", "size")}
+        if same and (folder / "index.npy").exists() and np.array_equal(np.load(folder / "index.npy"), idx):
+            state["done"] = int(old["done"])
+    if state["done"] == 0:
+        np.save(folder / "index.npy", idx)
+        _open(folder, n, dim, "w+").flush()
+        atomic_write_json(prog_path, state)
+    out = _open(folder, n, dim, "r+")
+    prep = Preprocess(size, in_chans(model), device)
+    use_bf16 = torch.device(device).type == "cuda"
+    bar = tqdm(total=n, initial=state["done"], desc=f"embedding ({pooling})", unit="img", disable=not progress)
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+        for a in range(state["done"], n, batch_size):
+            b = min(a + batch_size, n)
+            emb = pool(model, prep(ds.batch(idx[a:b])), pooling)
+            out[a:b] = emb.float().cpu().numpy().astype(np.float16)
+            out.flush()
+            state["done"] = b
+            atomic_write_json(prog_path, state)
+            bar.update(b - a)
+    bar.close()
+    del out
+    return _open(folder, n, dim, "r")
+
+
+def file_hash(path: str | Path) -> str:
+    """16-hex-digit SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def load_embeddings(folder: str | Path) -> np.memmap:
+    """The (N, D) float16 memmap of a finished extraction folder."""
+    folder = Path(folder)
+    st = json.loads((folder / "progress.json").read_text())
+    if st["done"] != st["n"]:
+        raise ValueError(f"{folder}: embedding extraction unfinished ({st['done']} of {st['n']} rows)")
+    return _open(folder, st["n"], st["dim"], "r")
+
+
+def embeddings_for(
+    cfg,
+    ds,
+    backbone_path: str | Path,
+    pooling: str = "cls",
+    size: int | None = None,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """(len(ds), D) float16 embeddings of every image of ``ds`` under the exported backbone
+    ``backbone_path`` (.safetensors), cached by backbone hash + dataset fingerprint + pooling + size.
+
+    ``rows``: embed only these dataset rows and return (len(rows), D) in that order (sliced
+    from the whole-dataset embeddings when those are already cached). Work in progress lives
+    in ``<cache>/embeddings-partial/<key>/`` and resumes after an interruption; the finished
+    folder is moved into the cache atomically.
+    """
+    from .cache import cache_path, cached_dir
+    from .models import load_backbone
+
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    backbone_path = Path(backbone_path)
+    model = load_backbone(backbone_path, device=cfg.device)
+    size = input_size(model, ds.size) if size is None else int(size)
+    key = {"backbone": file_hash(backbone_path), "dataset": ds.fingerprint, "pooling": pooling,
+           "size": size, "version": 1}
+    whole = cache_path("embeddings", key)
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        if (whole / "key.json").exists():
+            return np.asarray(load_embeddings(whole)[rows])
+        key = {**key, "rows": hashlib.sha256(rows.tobytes()).hexdigest()[:16]}
+    final = cache_path("embeddings", key)
+    if not (final / "key.json").exists():
+        partial = cache_path("embeddings-partial", key)
+        bs = int(cfg.profile.embed["batch_size"])
+        extract_embeddings(model, ds, partial, indices=rows, batch_size=bs, pooling=pooling, size=size,
+                           device=cfg.device)
+
+        def build(tmp: Path) -> None:
+            for f in ("embeddings.f16", "index.npy", "progress.json"):
+                shutil.move(str(partial / f), tmp / f)
+
+        cached_dir("embeddings", key, build)
+        shutil.rmtree(partial, ignore_errors=True)
+    return load_embeddings(final)
