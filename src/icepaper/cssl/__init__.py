@@ -1,0 +1,26 @@
+"""Seed 002's label-budget study: contrastive semi-supervised learning (CSSL) vs supervised.
+
+Modules: ``splits`` (folds, nested budgets), ``labelcost`` (labelling time, DOA, knee),
+``heads`` (the 3-layer MLP head on cached features), ``finetune`` (encoder + head on
+images), ``encoders`` (MoCo/BYOL from notebook 03, the baseline), ``study`` (the run and
+its results), ``claims`` (the paper's findings checked against ours), ``plots`` (the
+paper's figures).
+"""
+
+from .encoders import MODEL_LABELS, MODELS, Encoder, encoder_features, study_encoders
+from .labelcost import (
+                        decreased_accuracy,
+                        is_complex,
+                        knee_index,
+                        labelling_seconds,
+                        process_group,
+                        time_saved_hours,
+)
+from .splits import budget_list, nested_order, nested_subsets, stratified_folds
+from .study import StudyResult, Task, labelled_schemes, plan_table, plan_tasks, run_study
+
+__all__ = [
+    "MODELS", "MODEL_LABELS", "Encoder", "StudyResult", "Task", "budget_list", "decreased_accuracy",
+    "encoder_features", "is_complex", "knee_index", "labelled_schemes", "labelling_seconds", "nested_order", "nested_subsets",
+    "plan_table", "plan_tasks", "process_group", "run_study", "stratified_folds", "study_encoders", "time_saved_hours",
+]

@@ -1,0 +1,136 @@
+"""The three encoders of the label-budget study and their cached features.
+
+* ``moco`` / ``byol``: the online encoders of notebook 03's MoCo v2 and BYOL runs
+  (``icepaper.ssl.pretrain.pretrained``; cached by configuration, so running notebook 03
+  first makes them free here), transferred to the downstream network (seed 002 Table 4:
+  Semisup-MoCo, Semisup-BYOL).
+* ``supervised``: the baseline, the same architecture with a generic initialisation:
+  ImageNet weights when a local weights file is given (``ICEPAPER_IMAGENET_WEIGHTS``, see
+  ``icepaper.models``), else a random (timm) initialisation drawn from the run's seed. The
+  paper's baseline started from ImageNet MoCo weights (IM1K-Unsup-MoCo).
+
+``encoder_features(cfg, enc, ds, rows)`` returns the (n, d) float32 pooled features of
+``rows`` through the evaluation transform (resize + normalise), cached by (encoder
+identity, dataset fingerprint, rows, image size): with a frozen encoder they are extracted
+once and every head of every fold and budget trains on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+MODELS = ("moco", "byol", "supervised")
+MODEL_LABELS = {"moco": "Semisup-MoCo", "byol": "Semisup-BYOL", "supervised": "Baseline (sup)"}
+FEATURES_VERSION = 1
+
+
+@dataclass
+class Encoder:
+    """One encoder: ``make()`` builds a fresh copy (timm, ``num_classes=0``) on the CPU."""
+
+    name: str
+    label: str
+    init: str  # what the weights are, in words
+    identity: dict[str, Any]  # what identifies its weights (cache keys)
+    size: int  # input side in px
+    make: Callable[[], nn.Module]
+
+
+def _rows_hash(rows) -> str:
+    arr = np.ascontiguousarray(np.asarray(rows, dtype=np.int64))
+    return hashlib.sha256(arr.tobytes()).hexdigest()[:16]
+
+
+def pretrained_encoder(cfg, ds, method: str, indices=None) -> Encoder:
+    """The encoder of notebook 03's ``method`` run ('moco' or 'byol'), trained if not cached."""
+    from ..embed import file_hash
+    from ..models import load_backbone
+    from ..ssl.pretrain import pretrained
+
+    res = pretrained(cfg, ds, method, indices=indices)
+    path = Path(res.backbone)
+    return Encoder(
+        name=method, label=MODEL_LABELS[method],
+        init=f"{'BYOL' if method == 'byol' else 'MoCo v2'} pretraining on all images, labels unused "
+             f"({res.steps} steps, notebook 03)",
+        identity={"kind": method, "backbone": file_hash(path)},
+        size=int(cfg.profile.pretrain["resnet_img_size"]),
+        make=lambda: load_backbone(path, device="cpu"),
+    )
+
+
+def baseline_encoder(cfg) -> Encoder:
+    """The supervised baseline's encoder: ImageNet weights from a local file, else random init."""
+    import timm
+    import torch
+
+    from ..models import arch_name, create_backbone, imagenet_weights_file
+
+    name = arch_name(cfg, "resnet")
+    wfile = imagenet_weights_file(name)
+    seed = int(cfg.seed)
+    if wfile is not None:
+        init, ident = "ImageNet weights (local file)", {"kind": "imagenet", "file": str(wfile), "arch": name}
+
+        def make() -> nn.Module:
+            return create_backbone(cfg, "resnet", "imagenet")
+    else:
+        init = f"random initialisation (timm {name}, seed {seed}); no ImageNet weights file given"
+        ident = {"kind": "scratch", "arch": name, "seed": seed, "timm": timm.__version__}
+
+        def make() -> nn.Module:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return create_backbone(cfg, "resnet", "scratch")
+    return Encoder("supervised", MODEL_LABELS["supervised"], init, ident,
+                   int(cfg.profile.pretrain["resnet_img_size"]), make)
+
+
+def study_encoders(cfg, ds, models=MODELS, pretrain_indices=None) -> dict[str, Encoder]:
+    """The encoders named in ``models`` (pretraining runs come from notebook 03's cache)."""
+    out = {}
+    for m in models:
+        if m == "supervised":
+            out[m] = baseline_encoder(cfg)
+        elif m in ("moco", "byol"):
+            out[m] = pretrained_encoder(cfg, ds, m, indices=pretrain_indices)
+        else:
+            raise ValueError(f"unknown model {m!r}; choose from {MODELS}")
+    return out
+
+
+def encoder_features(cfg, enc: Encoder, ds, rows, progress: bool = False) -> np.ndarray:
+    """(len(rows), d) float32 features of ``ds`` rows under the frozen encoder (cached)."""
+    from ..cache import cache_path, cached_dir
+    from ..embed import extract_embeddings, load_embeddings
+
+    rows = np.asarray(rows, dtype=np.int64)
+    key = {"kind": "cssl-features", "version": FEATURES_VERSION, "encoder": enc.identity,
+           "dataset": ds.fingerprint, "rows": _rows_hash(rows), "n": len(rows), "size": enc.size}
+    final = cache_path("cssl-features", key)
+    if not (final / "key.json").exists():
+        partial = cache_path("cssl-features-partial", key)
+        model = enc.make()
+        if cfg.device == "cpu":
+            import torch
+
+            model = model.to(memory_format=torch.channels_last)  # ~2x faster convolutions on CPU
+        bs = int(cfg.profile.embed["batch_size"])
+        extract_embeddings(model, ds, partial, indices=rows, batch_size=bs, size=enc.size,
+                           device=cfg.device, progress=progress)
+
+        def build(tmp: Path) -> None:
+            for f in ("embeddings.f16", "index.npy", "progress.json"):
+                shutil.move(str(partial / f), tmp / f)
+
+        cached_dir("cssl-features", key, build)
+        shutil.rmtree(partial, ignore_errors=True)
+    return np.asarray(load_embeddings(final), dtype=np.float32)
