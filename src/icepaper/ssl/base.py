@@ -1,0 +1,70 @@
+"""What every SSL method gives the one training loop (:mod:`icepaper.ssl.trainer`).
+
+A method is an ``nn.Module`` holding its student/online networks, its momentum (EMA)
+networks and its loss buffers (centers, queue), so ``state_dict()`` is the whole
+resumable model state. The loop calls, per step::
+
+    sched = method.schedule(step, total)           # lr, weight_decay, momentum, ...
+    loss, logs = ddp_or_method(views, masks, step=step, total=total)   # forward()
+    loss.backward(); method.after_backward(step); clip; optimiser.step()
+    method.momentum_update(sched["momentum"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def decay_groups(modules: list[nn.Module], weight_decay: float) -> list[dict[str, Any]]:
+    """Two parameter groups as in DINO/iBOT: no weight decay for biases and 1-d (norm) tensors."""
+    decay, no_decay = [], []
+    for m in modules:
+        for name, p in m.named_parameters():
+            if not p.requires_grad:
+                continue
+            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay, "scheduled_wd": True},
+        {"params": no_decay, "weight_decay": 0.0, "scheduled_wd": False},
+    ]
+
+
+def hparam(section: Mapping[str, Any] | Any, key: str, default: Any) -> Any:
+    """``section[key]`` when the profile sets it, else the method's paper default."""
+    if isinstance(section, Mapping):
+        return section.get(key, default)
+    return getattr(section, key, default)
+
+
+class SSLMethod(nn.Module):
+    """Base class; subclasses set ``name``, ``arch``, ``recipe``, ``crop_sizes``."""
+
+    name: str = ""
+    arch: str = ""  # 'vit' | 'resnet'
+    recipe: str = ""  # augmentation recipe name (icepaper.augment)
+    n_global: int = 2
+    mask_grid: tuple[int, int] | None = None
+
+    def schedule(self, step: int, total: int) -> dict[str, float]:
+        raise NotImplementedError
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def momentum_update(self, m: float) -> None:
+        raise NotImplementedError
+
+    def after_backward(self, step: int) -> None:
+        """Hook between backward and the optimiser step (e.g. freeze the last layer)."""
+
+    def export_model(self) -> nn.Module:
+        """The timm backbone whose weights are exported and evaluated."""
+        raise NotImplementedError
+
+    def student_modules(self) -> list[nn.Module]:
+        raise NotImplementedError

@@ -1,0 +1,66 @@
+"""Multi-process (DDP) helpers: one process per GPU, started by ``torchrun``.
+
+``torchrun --nproc_per_node=N -m icepaper.ssl.pretrain --method ibot_vmf --profile paper``
+sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; :func:`init_from_env` then joins the process
+group (NCCL on GPUs, gloo on CPU). Outside torchrun everything here is a no-op, so the
+same training loop runs single-process in a notebook.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def is_dist() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if is_dist() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_dist() else 1
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def init_from_env(device: str = "cuda") -> str:
+    """Join the torchrun process group when ``WORLD_SIZE`` > 1; return this rank's device."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_dist():
+        return device
+    backend = "nccl" if device.startswith("cuda") and torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend=backend)
+    if backend == "nccl":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return f"cuda:{local}"
+    return "cpu"
+
+
+def barrier() -> None:
+    if is_dist():
+        dist.barrier()
+
+
+def mean_scalar(x: torch.Tensor) -> torch.Tensor:
+    """Mean of a scalar tensor over all processes (itself when single-process)."""
+    if not is_dist():
+        return x
+    y = x.detach().clone().float()
+    dist.all_reduce(y)
+    return y / dist.get_world_size()
+
+
+def broadcast_object(obj):
+    """``obj`` from rank 0 on every rank."""
+    if not is_dist():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

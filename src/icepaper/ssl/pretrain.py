@@ -1,0 +1,423 @@
+"""Pretrain (or load from the cache) the SSL networks the notebooks need.
+
+``pretrained(cfg, ds, "ibot_vmf" | "ibot" | "moco" | "byol", indices=..., init=..., steps=...)``
+trains on rows ``indices`` of ``ds`` (all rows by default; no labels are used) with the
+profile's ``pretrain`` sizes and returns a :class:`PretrainResult`. Results are cached by
+(dataset fingerprint, method, profile ``pretrain`` section, crop sizes, init, hash of the
+indices, steps, seed): a rerun loads them. An interrupted run resumes from its work folder
+(``<cache>/pretrain-work/<key>``) on the next call with the same arguments.
+
+Multi-GPU: ``torchrun --nproc_per_node=N -m icepaper.ssl.pretrain --method ibot_vmf
+--profile paper`` (see :func:`main`); every process trains its share of each global batch
+and rank 0 writes the checkpoint and the cache entry.
+
+``knn_check(cfg, ds, backbone, n_images)``: weighted kNN accuracy (cosine, k=20, T=0.07)
+of a backbone's embeddings on a labelled subset, to compare with a random-init network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .. import paths
+from ..atomic import atomic_write_json
+from ..cache import cache_path, cached_dir
+from ..models import create_backbone, export_backbone, load_backbone
+from . import ddp
+from .base import SSLMethod
+from .data import MultiCropDataset
+from .trainer import CHECKPOINT, LOG, TrainSpec, load_checkpoint, train
+
+METHODS = ("ibot_vmf", "ibot", "moco", "byol")
+ENGINE_VERSION = 2  # bump when a change makes old checkpoints non-comparable (2: exact DDP centering, small-grid masks)
+
+
+@dataclass
+class PretrainResult:
+    """One pretraining run: where its files are, its log and its cost.
+
+    ``flops_proxy`` = images seen x sum over the crops of an image of (crop side in px)^2,
+    i.e. input pixels pushed through the student; its ratio between two runs of the same
+    architecture is the "compute relative to the from-scratch run" the notebooks report.
+    ``images_per_sec`` counts every crop.
+    """
+
+    method: str
+    checkpoint: Path
+    backbone: Path
+    log: pd.DataFrame
+    steps: int
+    images_seen: int
+    crops_seen: int
+    seconds: float
+    images_per_sec: float
+    final_loss: float
+    flops_proxy: float
+    folder: Path
+    finished: bool = True
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def load_backbone(self, device: str = "cpu") -> nn.Module:
+        """The exported backbone (timm model, eval mode)."""
+        return load_backbone(self.backbone, device=device)
+
+    def relative_compute(self, reference: PretrainResult) -> float:
+        """This run's compute as a fraction of ``reference``'s (``flops_proxy`` ratio)."""
+        return float(self.flops_proxy / max(reference.flops_proxy, 1.0))
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly headline numbers of the run."""
+        return {"method": self.method, "steps": self.steps, "images_seen": self.images_seen,
+                "crops_seen": self.crops_seen, "seconds": round(self.seconds, 2),
+                "images_per_sec": round(self.images_per_sec, 2), "final_loss": self.final_loss,
+                "flops_proxy": self.flops_proxy, "checkpoint": str(self.checkpoint),
+                "backbone": str(self.backbone)}
+
+
+# -- building blocks ------------------------------------------------------------------------
+def _pretrain_section(cfg) -> dict[str, Any]:
+    return dict(cfg.profile.pretrain)
+
+
+def crop_sizes(cfg, method: str) -> dict[str, int]:
+    """Crop sizes of ``method``'s recipe: ``global_size``, ``local_size``, ``n_local``.
+
+    iBOT: global crops at the ViT's ``vit_img_size``, local crops at ``vit_local_size`` (or
+    the augment section's ``local_size``), ``n_local`` local crops; MoCo/BYOL: two crops at
+    ``resnet_img_size``.
+    """
+    s = _pretrain_section(cfg)
+    aug = dict(getattr(cfg.profile, "augment", {}) or {})
+    if method.startswith("ibot"):
+        g = int(s.get("vit_img_size", aug.get("global_size", 224)))
+        return {"global_size": g,
+                "local_size": int(s.get("vit_local_size", aug.get("local_size", max(g * 3 // 7, 16)))),
+                "n_local": int(s.get("n_local", aug.get("n_local", 10)))}
+    g = int(s.get("resnet_img_size", aug.get("global_size", 224)))
+    return {"global_size": g, "local_size": g, "n_local": 0}
+
+
+def build_method(cfg, method: str, init: str | Path = "scratch") -> SSLMethod:
+    """The SSL method module (networks, EMA copies, losses) at the profile's sizes."""
+    s = _pretrain_section(cfg)
+    if method in ("ibot_vmf", "ibot"):
+        from .ibot import IBOT
+
+        sizes = crop_sizes(cfg, method)
+        s = {**s, "vit_img_size": sizes["global_size"]}
+        return IBOT(s, vmf=method == "ibot_vmf", init=str(init))
+    if method == "moco":
+        from .moco import MoCo
+
+        return MoCo(s, init=str(init))
+    if method == "byol":
+        from .byol import BYOL
+
+        return BYOL(s, init=str(init))
+    raise ValueError(f"unknown SSL method {method!r}; choose one of {METHODS}")
+
+
+def build_recipe(cfg, method: str):
+    """The augmentation recipe of ``method`` (icepaper.augment) at its crop sizes."""
+    from .. import augment
+
+    name = "ibot_cpi" if method.startswith("ibot") else "cssl"
+    return augment.build_recipe(name, crop_sizes(cfg, method), in_chans=1)
+
+
+def _indices_hash(indices) -> str:
+    if indices is None:
+        return "all"
+    arr = np.ascontiguousarray(np.asarray(indices, dtype=np.int64))
+    return hashlib.sha256(arr.tobytes()).hexdigest()[:16]
+
+
+def _init_key(init: str | Path) -> str:
+    init = str(init)
+    if init in ("scratch", "imagenet"):
+        if init == "imagenet":
+            import os
+
+            from ..models import ENV_WEIGHTS
+
+            return f"imagenet:{os.environ.get(ENV_WEIGHTS, '')}"
+        return init
+    p = Path(init).expanduser().resolve()
+    f = p / "backbone.safetensors" if p.is_dir() else p
+    if not f.exists():
+        raise FileNotFoundError(f"init checkpoint {p} does not exist")
+    st = f.stat()
+    return f"{f}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def default_steps(cfg, method: str) -> int:
+    """The profile's training length of ``method``: ``steps`` (iBOT) or ``resnet_steps`` (MoCo/BYOL)."""
+    s = _pretrain_section(cfg)
+    if method.startswith("ibot"):
+        return int(s["steps"])
+    return int(s.get("resnet_steps", s["steps"]))
+
+
+def cache_key(cfg, ds, method: str, *, indices=None, init="scratch", steps: int | None = None) -> dict:
+    """The configuration that identifies one pretraining run in the cache."""
+    s = _pretrain_section(cfg)
+    return {
+        "kind": "pretrain", "engine": ENGINE_VERSION, "method": method,
+        "dataset": ds.fingerprint, "pretrain": s, "crops": crop_sizes(cfg, method),
+        "init": _init_key(init), "indices": _indices_hash(indices),
+        "steps": int(steps if steps is not None else default_steps(cfg, method)), "seed": int(cfg.seed),
+    }
+
+
+def _flops_proxy(sizes: dict[str, int], method: str, images: int) -> float:
+    if method.startswith("ibot"):
+        px = 2 * sizes["global_size"] ** 2 + sizes["n_local"] * sizes["local_size"] ** 2
+    else:
+        px = 2 * sizes["global_size"] ** 2
+    return float(images) * px
+
+
+# -- the public entry point -------------------------------------------------------------------
+def pretrained(cfg, ds, method: str, *, indices=None, init: str | Path = "scratch",
+               steps: int | None = None, tag: str = "", log_every: int | None = None,
+               stop_at: int | None = None, progress: bool = True) -> PretrainResult:
+    """Train ``method`` on ``ds`` rows ``indices`` (or load the cached run); see module doc.
+
+    ``steps`` defaults to :func:`default_steps`; ``init`` is 'scratch',
+    'imagenet' or a checkpoint/backbone path; ``tag`` names the progress bar;
+    ``stop_at`` stops after that many steps (a resumable partial run, ``finished=False``).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown SSL method {method!r}; choose one of {METHODS}")
+    s = _pretrain_section(cfg)
+    steps = int(steps if steps is not None else default_steps(cfg, method))
+    key = cache_key(cfg, ds, method, indices=indices, init=init, steps=steps)
+    final = cache_path("pretrain", key)
+    if (final / "key.json").exists():
+        return _load_result(final)
+
+    device = ddp.init_from_env(cfg.device)
+    batch = int(s["batch_size"])
+    rows = np.arange(len(ds)) if indices is None else np.asarray(indices, dtype=np.int64)
+    torch.manual_seed(int(cfg.seed))  # identical initial weights on every process
+    m = build_method(cfg, method, init)
+    dataset = MultiCropDataset(ds, rows, build_recipe(cfg, method), seed=int(cfg.seed),
+                               global_batch=batch, n_global=m.n_global,
+                               mask_grid=m.mask_grid if method.startswith("ibot") else None)
+    every = int(log_every or s.get("log_every", max(1, steps // 200)))
+    spec = TrainSpec(steps=steps, batch_size=batch, seed=int(cfg.seed),
+                     ckpt_every=int(s.get("ckpt_every", max(1, steps // 10))),
+                     log_every=every, num_workers=int(s.get("num_workers", 0)), device=device,
+                     progress=progress, desc=f"{method}{' ' + tag if tag else ''}")
+    work = paths.cache_dir() / "pretrain-work" / final.name
+    out = train(m, dataset, spec, work, stop_at=stop_at)
+    sizes = crop_sizes(cfg, method)
+    meta = {"method": method, "tag": tag, "steps": out.step, "images_seen": out.images_seen,
+            "crops_seen": out.crops_seen, "seconds": out.seconds,
+            "flops_proxy": _flops_proxy(sizes, method, out.images_seen), "finished": out.finished,
+            "key": key}
+    if not out.finished:
+        export_backbone(m.export_model(), work / "backbone.safetensors")
+        atomic_write_json(work / "result.json", meta)
+        return _load_result(work, finished=False)
+
+    def build(tmp: Path) -> None:
+        shutil.copy2(work / CHECKPOINT, tmp / "checkpoint.pt")
+        shutil.copy2(work / LOG, tmp / LOG)
+        export_backbone(m.export_model(), tmp / "backbone.safetensors")
+        atomic_write_json(tmp / "result.json", meta)
+
+    if ddp.is_main():
+        cached_dir("pretrain", key, build)
+        shutil.rmtree(work, ignore_errors=True)
+    ddp.barrier()
+    return _load_result(final)
+
+
+def _load_result(folder: Path, finished: bool = True) -> PretrainResult:
+    meta = json.loads((folder / "result.json").read_text())
+    log = pd.read_csv(folder / LOG) if (folder / LOG).exists() else pd.DataFrame()
+    ckpt = folder / ("checkpoint.pt" if finished else CHECKPOINT)
+    if not len(log):
+        final_loss = float("nan")
+    else:
+        tail = max(1, len(log) // 20)  # mean of the last 5 % of logged steps
+        final_loss = float(log["loss"].iloc[-tail:].mean())
+    secs = float(meta["seconds"])
+    return PretrainResult(
+        method=meta["method"], checkpoint=ckpt, backbone=folder / "backbone.safetensors", log=log,
+        steps=int(meta["steps"]), images_seen=int(meta["images_seen"]),
+        crops_seen=int(meta["crops_seen"]), seconds=secs,
+        images_per_sec=float(meta["crops_seen"]) / max(secs, 1e-9), final_loss=final_loss,
+        flops_proxy=float(meta["flops_proxy"]), folder=folder, finished=finished,
+        config=meta.get("key", {}),
+    )
+
+
+def resume_state(result: PretrainResult) -> dict[str, Any]:
+    """The full training state saved with a run (model incl. EMA, optimiser, log)."""
+    return load_checkpoint(result.checkpoint)
+
+
+# -- quick kNN check ---------------------------------------------------------------------------
+def _label_scheme(ds) -> str | None:
+    from ..data.packed import LABEL_SCHEMES
+
+    if ds.has_labels("cpi"):
+        return "cpi"
+    for s in LABEL_SCHEMES:
+        if ds.has_labels(s):
+            return s
+    return None
+
+
+def _eval_transform(size: int):
+    try:
+        from ..augment import eval_transform
+    except ImportError:  # pragma: no cover - the augment module ships with the package
+        eval_transform = None
+    if eval_transform is not None:
+        return eval_transform(size, in_chans=1)
+    import torchvision.transforms.v2 as T
+
+    return T.Compose([T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Resize((size, size), antialias=True)])
+
+
+def backbone_input_size(backbone: nn.Module, default: int = 224) -> int:
+    """Input side (px) a backbone was trained at (ViT: its img_size; else ``default``)."""
+    meta = getattr(backbone, "icepaper_timm", {}) or {}
+    return int(meta.get("kwargs", {}).get("img_size") or meta.get("input_size") or default)
+
+
+@torch.no_grad()
+def embed_rows(backbone: nn.Module, ds, rows, size: int, batch_size: int = 128,
+               device: str = "cpu") -> np.ndarray:
+    """(n, d) float32 embeddings of ``ds`` rows through the eval transform at ``size`` px."""
+    from PIL import Image
+
+    tf = _eval_transform(size)
+    backbone = backbone.to(device).eval()
+    out = []
+    rows = np.asarray(rows, dtype=np.int64)
+    for i in range(0, len(rows), batch_size):
+        imgs = ds.batch(rows[i:i + batch_size])
+        x = torch.stack([tf(Image.fromarray(im)) for im in imgs]).to(device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+            out.append(backbone(x).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+def _knn(train_emb, train_y, test_emb, k=20, temperature=0.07):
+    try:
+        from ..probes import knn_classify
+    except ImportError:
+        knn_classify = None
+    if knn_classify is not None:
+        return np.asarray(knn_classify(train_emb, train_y, test_emb, k=k, temperature=temperature))
+    return _knn_classify(train_emb, train_y, test_emb, k=k, temperature=temperature)
+
+
+def _knn_classify(train_emb, train_y, test_emb, k=20, temperature=0.07) -> np.ndarray:
+    """DINO's weighted kNN: cosine top-k neighbours vote with weight exp(sim / T)."""
+    tr = torch.nn.functional.normalize(torch.as_tensor(train_emb, dtype=torch.float32), dim=1)
+    te = torch.nn.functional.normalize(torch.as_tensor(test_emb, dtype=torch.float32), dim=1)
+    classes, y = np.unique(np.asarray(train_y), return_inverse=True)
+    y = torch.as_tensor(y)
+    k = min(k, len(tr))
+    preds = []
+    for i in range(0, len(te), 1024):
+        sim, idx = (te[i:i + 1024] @ tr.T).topk(k, dim=1)
+        w = (sim / temperature).exp()
+        votes = torch.zeros(len(sim), len(classes)).scatter_add_(1, y[idx], w)
+        preds.append(votes.argmax(1))
+    return classes[torch.cat(preds).numpy()]
+
+
+def knn_subset(ds, n_images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """Seeded labelled (train_rows, test_rows, scheme) for the quick check, or None."""
+    scheme = _label_scheme(ds)
+    if scheme is None:
+        return None
+    lab = ds.labels(scheme).notna().to_numpy()
+    tr = np.intersect1d(ds.indices("train"), np.flatnonzero(lab))
+    te = np.intersect1d(ds.indices("test"), np.flatnonzero(lab))
+    if not len(te):
+        te = np.intersect1d(ds.indices("val"), np.flatnonzero(lab))
+    if not len(tr) or not len(te):
+        return None
+    rng = np.random.default_rng(seed)
+    tr = np.sort(rng.choice(tr, min(len(tr), n_images), replace=False))
+    te = np.sort(rng.choice(te, min(len(te), max(n_images // 2, 1)), replace=False))
+    return tr, te, scheme
+
+
+def knn_check(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_images: int | None = None,
+              *, size: int | None = None) -> float:
+    """Weighted kNN accuracy (cosine, k=20, T=0.07) of ``backbone`` embeddings, in [0, 1].
+
+    Fits on up to ``n_images`` labelled train rows and scores on up to ``n_images/2``
+    labelled test rows (val when there is no test split), in scheme ``cpi`` when labelled,
+    else the first labelled scheme. NaN when ``ds`` has no labels.
+    """
+    if isinstance(backbone, PretrainResult):
+        backbone = backbone.load_backbone(cfg.device)
+    elif isinstance(backbone, (str, Path)):
+        backbone = load_backbone(backbone, cfg.device)
+    n_images = int(n_images or cfg.profile.pretrain["knn_images"])
+    sub = knn_subset(ds, n_images, seed=int(cfg.seed))
+    if sub is None:
+        return float("nan")
+    tr, te, scheme = sub
+    y = ds.labels(scheme).to_numpy()
+    s = _pretrain_section(cfg)
+    if size is None:
+        arch_vit = "vit" in (getattr(backbone, "icepaper_timm", {}) or {}).get("model_name", "vit")
+        size = backbone_input_size(backbone, int(s.get("vit_img_size" if arch_vit else "resnet_img_size", 224)))
+    bs = int(dict(getattr(cfg.profile, "embed", {}) or {}).get("batch_size", 128))
+    e_tr = embed_rows(backbone, ds, tr, size, bs, cfg.device)
+    e_te = embed_rows(backbone, ds, te, size, bs, cfg.device)
+    pred = _knn(e_tr, y[tr], e_te)
+    return float(np.mean(pred == y[te]))
+
+
+def random_backbone(cfg, arch: str, seed: int | None = None) -> nn.Module:
+    """A random-init backbone of the profile's architecture (the kNN check's reference)."""
+    torch.manual_seed(int(cfg.seed if seed is None else seed))
+    return create_backbone(cfg, arch, "scratch").eval()
+
+
+# -- torchrun entry point ----------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    """``torchrun --nproc_per_node=N -m icepaper.ssl.pretrain --method ibot_vmf --profile paper``."""
+    import argparse
+
+    from ..config import setup
+    from ..data import load_dataset
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--method", choices=METHODS, default="ibot_vmf")
+    ap.add_argument("--profile", default="default")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", default="")
+    ap.add_argument("--init", default="scratch")
+    ap.add_argument("--steps", type=int, default=None)
+    a = ap.parse_args(argv)
+    cfg = setup("03_pretraining", profile=a.profile, seed=a.seed, data=a.data)
+    ds = load_dataset(cfg)
+    res = pretrained(cfg, ds, a.method, init=a.init, steps=a.steps)
+    if ddp.is_main():
+        print(json.dumps(res.summary(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Tables and figures of pretraining runs (notebook 03): training curves, throughput, kNN check.
+
+All inputs are :class:`icepaper.ssl.pretrain.PretrainResult` objects (their ``log`` is the
+trainer's CSV log: loss, lr, momentum, teacher_temp, images_per_sec per logged step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .trainer import load_checkpoint
+
+LABELS = {"ibot_vmf": "iBOT-vMF (ViT)", "ibot": "iBOT (ViT, vMF off)", "moco": "MoCo v2 (ResNet)",
+          "byol": "BYOL (ResNet)"}
+
+
+def curves_figure(results: Mapping[str, object], smooth: int = 5):
+    """Loss of each run (one panel each; raw and a ``smooth``-point running mean) above its
+    learning rate, EMA momentum and (iBOT) teacher temperature against the training step."""
+    import matplotlib.pyplot as plt
+
+    n = max(len(results), 3)
+    fig, axes = plt.subplots(2, n, figsize=(3.6 * n, 6.4), squeeze=False)
+    for ax, (name, res) in zip(axes[0], results.items()):
+        log = res.log
+        ax.plot(log["step"], log["loss"], color="0.75", lw=0.8, label="logged")
+        ax.plot(log["step"], log["loss"].rolling(smooth, min_periods=1).mean(), color="C0", lw=1.6,
+                label=f"running mean ({smooth})")
+        ax.set(title=LABELS.get(name, name), xlabel="step", ylabel="training loss")
+        ax.legend(fontsize=7)
+    for ax in axes[0][len(results):]:
+        ax.axis("off")
+    for i, (name, res) in enumerate(results.items()):
+        log, c = res.log, f"C{i}"
+        axes[1][0].plot(log["step"], log["lr"].where(log["lr"] > 0), color=c, label=LABELS.get(name, name))
+        axes[1][1].plot(log["step"], log["momentum"], color=c, label=LABELS.get(name, name))
+        if "teacher_temp" in log and log["teacher_temp"].notna().any():
+            axes[1][2].plot(log["step"], log["teacher_temp"], color=c, label=LABELS.get(name, name))
+    axes[1][0].set(xlabel="step", ylabel="learning rate (log; final 0 not drawn)", yscale="log")
+    axes[1][1].set(xlabel="step", ylabel="EMA (teacher / key) momentum")
+    axes[1][2].set(xlabel="step", ylabel="teacher temperature")
+    for ax in axes[1][:3]:
+        ax.legend(fontsize=7)
+    for ax in axes[1][3:]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def loss_drop(res, frac: float = 0.1) -> tuple[float, float]:
+    """(mean loss of the first ``frac`` of logged steps, mean loss of the last ``frac``)."""
+    loss = res.log["loss"].to_numpy()
+    k = max(1, int(round(len(loss) * frac)))
+    return float(np.mean(loss[:k])), float(np.mean(loss[-k:]))
+
+
+def runs_table(results: Mapping[str, object]) -> pd.DataFrame:
+    """One row per run: steps, images and crops seen, wall seconds, crops/s, first and last loss."""
+    rows = []
+    for name, r in results.items():
+        first, last = loss_drop(r)
+        rows.append({"run": LABELS.get(name, name), "steps": r.steps, "images_seen": r.images_seen,
+                     "crops_seen": r.crops_seen, "seconds": round(r.seconds, 1),
+                     "crops_per_sec": round(r.images_per_sec, 1), "loss_first_10pct": round(first, 4),
+                     "loss_last_10pct": round(last, 4)})
+    return pd.DataFrame(rows).set_index("run")
+
+
+def prototype_norms(res) -> np.ndarray | None:
+    """|w_k| of the teacher head's K prototypes (the vMF concentrations x temperature), or None
+    for runs without a DINO head. With vMF off every norm is 1 (normalised prototypes)."""
+    state = load_checkpoint(res.checkpoint)["model"]
+    g = state.get("teacher_head.last_layer.weight_g")
+    return None if g is None else g.abs().flatten().float().numpy()

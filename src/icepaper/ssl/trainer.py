@@ -1,0 +1,232 @@
+"""The one training loop of every SSL method (iBOT-vMF, iBOT, MoCo v2, BYOL).
+
+Why plain PyTorch (+ ``torchrun`` for DDP) rather than PyTorch Lightning: the loop must
+resume *exactly* (optimiser, EMA teacher, loss centers, MoCo queue, step and data order),
+and the data order here is a pure function of ``(seed, step, slot)``
+(:mod:`icepaper.ssl.data`), so a resume only has to restore one ``state_dict`` and start
+the sampler at the saved step; Lightning's fit loop and its sampler/epoch bookkeeping
+would have to be bent to do the same, and it adds start-up time and memory to a CPU
+notebook that trains for two minutes. The loop is ~150 lines; DDP is torch's own.
+
+Per step: schedules (lr warm-up + cosine, weight-decay cosine for iBOT, EMA momentum
+cosine, teacher temperature warm-up) are computed from the step number, so there is no
+scheduler object to save; RNGs are re-seeded from ``(seed, step, rank)``; forward under
+bf16 autocast on CUDA (fp32 on CPU); a non-finite loss (averaged over processes) stops
+the run with :class:`NonFiniteLossError` before any update, leaving the last good
+checkpoint untouched; backward; gradient clipping (``method.clip_grad``, global L2 norm);
+optimiser step; EMA update. Checkpoints (``last.pt``: model incl. EMA and buffers,
+optimiser, step, log, elapsed time) are written atomically every ``ckpt_every`` steps and
+at the end; ``log.csv`` holds step, loss, lr, momentum, teacher_temp, images_per_sec
+(every crop counted) and method-specific terms.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ..atomic import atomic_write_bytes
+from . import ddp
+from .base import SSLMethod
+from .data import MultiCropDataset, make_loader, seed_step
+
+CHECKPOINT = "last.pt"
+LOG = "log.csv"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN/inf; training stopped and the last good checkpoint was kept."""
+
+
+@dataclass
+class TrainSpec:
+    """How long and how to train (the method holds the optimisation hyperparameters)."""
+
+    steps: int
+    batch_size: int  # global batch (all processes together), images per step
+    seed: int = 0
+    ckpt_every: int = 0  # 0: checkpoint only at the end (and when stop_at is reached)
+    log_every: int = 1
+    num_workers: int = 0
+    device: str = "cpu"
+    progress: bool = True
+    desc: str = ""
+
+
+@dataclass
+class TrainOutput:
+    """What :func:`train` returns: final step, log, timings and the checkpoint path."""
+
+    checkpoint: Path
+    step: int
+    log: pd.DataFrame
+    seconds: float
+    images_seen: int
+    crops_seen: int
+    finished: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _autocast(device: str):
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def save_checkpoint(path: Path, method: SSLMethod, opt: torch.optim.Optimizer, step: int,
+                    rows: list[dict], spec: TrainSpec, elapsed: float) -> None:
+    """Write the full training state to ``path`` atomically (rank 0 only)."""
+    if not ddp.is_main():
+        return
+    bb = method.export_model()
+    state = {
+        "format": "icepaper-ssl-checkpoint/1",
+        "method": method.name,
+        "step": int(step),
+        "model": method.state_dict(),
+        "optimizer": opt.state_dict(),
+        "log": rows,
+        "spec": asdict(spec),
+        "elapsed": float(elapsed),
+        "backbone_state": {k: v.detach().cpu() for k, v in bb.state_dict().items()},
+        "backbone_timm": getattr(bb, "icepaper_timm", None),
+    }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(Path(path), buf.getvalue())
+    write_log(Path(path).with_name(LOG), rows)
+
+
+def write_log(path: Path, rows: list[dict]) -> None:
+    atomic_write_bytes(path, pd.DataFrame(rows).to_csv(index=False).encode())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - name the file whatever went wrong
+        raise ValueError(f"{path}: unreadable training checkpoint ({e})") from e
+
+
+def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir: str | Path,
+          *, stop_at: int | None = None) -> TrainOutput:
+    """Train ``method`` on ``dataset`` for ``spec.steps`` steps, resuming from ``workdir``.
+
+    ``stop_at`` ends the call after that many steps (with a checkpoint), as an interruption
+    would; calling again with the same arguments continues exactly where it stopped.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    ckpt = workdir / CHECKPOINT
+    device = spec.device
+    world, rank = ddp.world_size(), ddp.rank()
+    if spec.batch_size % world:
+        raise ValueError(f"global batch {spec.batch_size} is not divisible by {world} processes")
+    per_rank = spec.batch_size // world
+
+    method.to(device)
+    opt = method.make_optimizer()
+    step, rows, elapsed = 0, [], 0.0
+    if ckpt.exists():
+        state = load_checkpoint(ckpt)
+        if state.get("method") != method.name:
+            raise ValueError(f"{ckpt}: checkpoint of {state.get('method')!r}, not {method.name!r}")
+        old = state["spec"]
+        for k in ("steps", "batch_size", "seed"):
+            if old[k] != getattr(spec, k):
+                raise ValueError(f"{ckpt}: was trained with {k}={old[k]}, asked {getattr(spec, k)}; "
+                                 "use another work folder")
+        method.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, rows, elapsed = int(state["step"]), list(state["log"]), float(state["elapsed"])
+    stop = spec.steps if stop_at is None else min(spec.steps, int(stop_at))
+
+    model: torch.nn.Module = method
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [torch.device(device).index] if device.startswith("cuda") else None
+        model = DDP(method, device_ids=ids, broadcast_buffers=False)
+
+    n_views = None
+    params = [p for g in opt.param_groups for p in g["params"]]
+    loader = make_loader(dataset, step, stop, per_rank, rank, spec.num_workers,
+                         pin_memory=device.startswith("cuda"))
+    bar = None
+    if spec.progress and ddp.is_main() and stop > step:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=spec.steps, initial=step, desc=spec.desc or method.name, unit="step")
+    method.train()
+    t_prev = t_log = time.perf_counter()
+    crops_since = 0
+    for views, masks in loader:
+        sched = method.schedule(step, spec.steps)
+        for g in opt.param_groups:
+            g["lr"] = sched["lr"]
+            if g.get("scheduled_wd"):
+                g["weight_decay"] = sched["weight_decay"]
+        seed_step(spec.seed, step, rank)
+        views = [v.to(device, non_blocking=True) for v in views]
+        n_views = len(views)
+        with _autocast(device):
+            loss, logs = model(views, masks, step=step, total=spec.steps)
+        loss_mean = ddp.mean_scalar(loss.detach().float())
+        loss_val = float(loss_mean)
+        if not math.isfinite(loss_val):
+            msg = (f"non-finite loss ({loss_val}) at step {step} of {method.name}; training stopped "
+                   f"before the update. ")
+            msg += (f"The last good checkpoint (step {load_checkpoint(ckpt)['step']}) is kept at {ckpt}."
+                    if ckpt.exists() else "No checkpoint was written yet.")
+            msg += " Lower the learning rate, raise warm-up, or train in fp32/bf16 (never fp16)."
+            if bar is not None:
+                bar.close()
+            raise NonFiniteLossError(msg)
+        loss.backward()
+        method.after_backward(step)
+        clip = float(getattr(method, "clip_grad", 0.0) or 0.0)
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        method.momentum_update(sched["momentum"])
+        step += 1
+        crops_since += spec.batch_size * n_views
+        now = time.perf_counter()
+        elapsed += now - t_prev  # wall time of the step, data loading included
+        t_prev = now
+        if step % spec.log_every == 0 or step == stop:
+            row = {"step": step, "loss": loss_val, "lr": sched["lr"], "momentum": sched["momentum"],
+                   "teacher_temp": float(sched.get("teacher_temp", float("nan"))),
+                   "images_per_sec": crops_since / max(now - t_log, 1e-9),
+                   "seconds": elapsed}
+            for k, v in logs.items():
+                if k != "teacher_temp":
+                    row[k] = float(v)
+            rows.append(row)
+            crops_since = 0
+            t_log = now
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss_val:.3f}", img_s=f"{row['images_per_sec']:.0f}")
+        if bar is not None:
+            bar.update(1)
+        if spec.ckpt_every and step % spec.ckpt_every == 0 and step < stop:
+            save_checkpoint(ckpt, method, opt, step, rows, spec, elapsed)
+    if bar is not None:
+        bar.close()
+    save_checkpoint(ckpt, method, opt, step, rows, spec, elapsed)
+    ddp.barrier()
+    log = pd.DataFrame(rows)
+    if n_views is None:
+        n_views = len(dataset[(0, 0)][0])
+    crops = int(step * spec.batch_size * n_views)
+    return TrainOutput(checkpoint=ckpt, step=step, log=log, seconds=elapsed,
+                       images_seen=step * spec.batch_size, crops_seen=crops,
+                       finished=step >= spec.steps)

@@ -1,0 +1,303 @@
+"""The SSL pretraining engine: vMF maths, masks, EMA, resume, NaN guard, export, cache."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from icepaper.ssl import data as ssl_data
+from icepaper.ssl.trainer import NonFiniteLossError, TrainSpec, load_checkpoint, train
+from icepaper.ssl.vmf import VMFDINOLoss, log_vmf_normalizer, vmf_logits
+
+# A tiny configuration: every test model trains in a fraction of a second per step.
+TINY = dict(
+    vit="vit_tiny_patch16_224", vit_img_size=16, vit_patch=4, vit_depth=1, vit_embed_dim=32,
+    vit_heads=2, head_hidden=32, head_bottleneck=16, n_prototypes=32, resnet="test_resnet",
+    resnet_img_size=16, proj_hidden=32, proj_out=16, batch_size=8, steps=6, warmup_steps=1,
+    moco_queue=32, knn_images=40, num_workers=0, drop_path=0.0,
+)
+
+
+class StandInRecipe:
+    """Trivial stand-in for an icepaper.augment recipe: random resized crops and flips."""
+
+    def __init__(self, n_local: int = 2, g: int = 16, loc: int = 8):
+        import torchvision.transforms.v2 as T
+
+        norm = [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize([0.5], [0.25])]
+        self.g = T.Compose([T.RandomResizedCrop(g, scale=(0.5, 1.0), antialias=True),
+                            T.RandomHorizontalFlip(), *norm])
+        self.loc = T.Compose([T.RandomResizedCrop(loc, scale=(0.2, 0.5), antialias=True), *norm])
+        self.n_local = n_local
+        self.n_global = 2
+
+    def __call__(self, img):
+        return [self.g(img), self.g(img)] + [self.loc(img) for _ in range(self.n_local)]
+
+
+def _shapes(n: int, size: int = 24, seed: int = 0):
+    """Dark discs, bars and crosses on a bright background, with a 'cpi' label each."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] - size / 2
+    imgs, labels = [], []
+    for i in range(n):
+        k = i % 3
+        r = rng.uniform(3, 8)
+        if k == 0:
+            m = xx**2 + yy**2 < r**2
+        elif k == 1:
+            m = (np.abs(xx) < r) & (np.abs(yy) < 1.5)
+        else:
+            m = ((np.abs(xx) < r) & (np.abs(yy) < 1.5)) | ((np.abs(yy) < r) & (np.abs(xx) < 1.5))
+        img = np.where(m, 40, 230) + rng.normal(0, 5, m.shape)
+        imgs.append(np.clip(img, 0, 255).astype(np.uint8))
+        labels.append(["disc", "bar", "cross"][k])
+    meta = pd.DataFrame({"image_id": [f"s{i:04d}" for i in range(n)],
+                         "split": ["train" if i % 4 else "test" for i in range(n)],
+                         "source_file": "", "cpi": labels})
+    return np.stack(imgs), meta
+
+
+@pytest.fixture
+def shapes_ds(packed_factory):
+    imgs, meta = _shapes(48)
+    return packed_factory(imgs, meta, name="shapes")
+
+
+def _ibot(vmf=True, **over):
+    from icepaper.ssl.ibot import IBOT
+
+    torch.manual_seed(0)
+    return IBOT({**TINY, **over}, vmf=vmf)
+
+
+def _dataset(ds, method, batch=8, seed=0, n_local=2):
+    return ssl_data.MultiCropDataset(ds, np.arange(len(ds)), StandInRecipe(n_local=n_local), seed=seed,
+                                     global_batch=batch, n_global=2, mask_grid=method.mask_grid)
+
+
+# -- vMF maths -------------------------------------------------------------------------------
+@pytest.mark.parametrize("p", [16, 64, 256])
+@pytest.mark.parametrize("kappa", [1.0, 10.0, 50.0, 150.0])
+def test_vmf_log_normalizer_matches_scipy(p, kappa):
+    from scipy.special import ive
+
+    nu = p / 2 - 1
+    ref = nu * math.log(kappa) - p / 2 * math.log(2 * math.pi) - (math.log(ive(nu, kappa)) + kappa)
+    got = float(log_vmf_normalizer(torch.tensor(kappa, dtype=torch.float64), p))
+    assert got == pytest.approx(ref, rel=1e-6, abs=1e-4)
+
+
+def test_vmf_logits_with_equal_norms_reduce_to_dino():
+    from lightly.loss import DINOLoss
+
+    torch.manual_seed(0)
+    k, p = 32, 16
+    t = [torch.randn(4, k) for _ in range(2)]
+    s = [torch.randn(4, k) for _ in range(4)]
+    ones = torch.ones(k)
+    # the vMF term is one constant per row: same softmax as DINO's scores / temperature
+    a = torch.softmax(vmf_logits(s[0], ones * 0.7, 0.1, p), -1)
+    b = torch.softmax(s[0] / 0.1, -1)
+    assert torch.allclose(a, b, atol=1e-6)
+    vmf = VMFDINOLoss(k, p, student_temp=0.1)(t, s, ones, ones, 0.04)
+    dino = DINOLoss(output_dim=k, student_temp=0.1)(t, s, teacher_temp=0.04)
+    assert float(vmf) == pytest.approx(float(dino), rel=1e-5)
+    # with unequal prototype norms the vMF normaliser changes the loss
+    norms = torch.linspace(0.5, 2.0, k)
+    assert float(VMFDINOLoss(k, p)(t, s, norms, norms, 0.04)) != pytest.approx(float(dino), rel=1e-3)
+
+
+def test_head_switch_vmf_off_is_plain_ibot():
+    from lightly.loss import DINOLoss, IBOTPatchLoss
+
+    off, on = _ibot(vmf=False), _ibot(vmf=True)
+    assert off.name == "ibot" and on.name == "ibot_vmf"
+    assert not off.student_head.last_layer.weight_g.requires_grad  # normalised prototypes
+    assert on.student_head.last_layer.weight_g.requires_grad  # un-normalised (vMF)
+    assert isinstance(off.cls_loss, DINOLoss) and isinstance(off.patch_loss, IBOTPatchLoss)
+
+
+# -- masks, EMA ---------------------------------------------------------------------------------
+def test_block_mask_ratios():
+    import random
+
+    random.seed(0)
+    masks = torch.stack([ssl_data.sample_block_mask((14, 14)) for _ in range(400)])
+    frac = masks.flatten(1).float().mean(1)
+    unmasked = (frac == 0).float().mean()
+    assert 0.4 < float(unmasked) < 0.6  # about half the images are not masked
+    masked = frac[frac > 0]
+    assert float(masked.max()) <= 0.5 + 1e-6 and float(masked.min()) >= 0.05
+    assert 0.2 < float(masked.mean()) < 0.4  # U(0.1, 0.5) on average 0.3
+
+
+def test_collated_masks_follow_view_order(shapes_ds):
+    m = _ibot()
+    d = _dataset(shapes_ds, m)
+    items = [d[(0, j)] for j in range(3)]
+    views, masks = ssl_data.collate(items)
+    assert masks.shape == (6, *m.mask_grid) and masks.dtype == torch.bool
+    assert torch.equal(masks[1], items[1][1][0]) and torch.equal(masks[3 + 1], items[1][1][1])
+    # the same key gives the same crops and mask (exact resume, DDP = single process)
+    again = d[(0, 1)]
+    assert all(torch.equal(a, b) for a, b in zip(again[0], items[1][0]))
+
+
+def test_ema_update():
+    m = _ibot()
+    with torch.no_grad():
+        for p in m.student_backbone.parameters():
+            p.add_(torch.randn_like(p))
+    s = [p.clone() for p in m.student_backbone.parameters()]
+    t = [p.clone() for p in m.teacher_backbone.parameters()]
+    m.momentum_update(0.9)
+    for ps, pt, new in zip(s, t, m.teacher_backbone.parameters()):
+        assert torch.allclose(new, 0.9 * pt + 0.1 * ps, atol=1e-6)
+
+
+# -- training ----------------------------------------------------------------------------------
+def test_loss_decreases_on_tiny_run(shapes_ds, tmp_path):
+    from icepaper.ssl.byol import BYOL
+
+    torch.manual_seed(0)
+    m = BYOL({**TINY, "byol_lr": 2.0, "warmup_steps": 0})
+    d = ssl_data.MultiCropDataset(shapes_ds, np.arange(16), StandInRecipe(n_local=0), seed=0,
+                                  global_batch=16, n_global=2)
+    out = train(m, d, TrainSpec(steps=24, batch_size=16, progress=False), tmp_path / "w")
+    loss = out.log["loss"].to_numpy()
+    assert np.isfinite(loss).all()
+    assert loss[-6:].mean() < loss[:6].mean() - 0.1
+
+
+def _state_equal(a: dict, b: dict) -> None:
+    """Two state dicts hold bit-identical tensors (extra state such as the MoCo queue included)."""
+    assert a.keys() == b.keys()
+    for k in a:
+        va, vb = a[k], b[k]
+        if isinstance(va, dict):
+            _state_equal(va, vb)
+        else:
+            assert torch.equal(va, vb), k
+
+
+@pytest.mark.parametrize("method", ["ibot_vmf", "moco"])
+def test_resume_matches_uninterrupted(shapes_ds, tmp_path, method):
+    def make():
+        torch.manual_seed(0)
+        if method == "moco":
+            from icepaper.ssl.moco import MoCo
+
+            return MoCo({**TINY, "moco_queue": 16})  # the queue wraps around within the run
+        return _ibot(drop_path=0.1)  # stochastic depth: the per-step RNG must be restored too
+
+    spec = TrainSpec(steps=5, batch_size=8, seed=3, progress=False)
+    a = make()
+    full = train(a, _dataset(shapes_ds, a), spec, tmp_path / "a")
+    b = make()
+    part = train(b, _dataset(shapes_ds, b), spec, tmp_path / "b", stop_at=2)
+    assert not part.finished and load_checkpoint(part.checkpoint)["step"] == 2
+    c = make()  # a fresh process would start from new weights and read the checkpoint
+    out = train(c, _dataset(shapes_ds, c), spec, tmp_path / "b")
+    assert out.finished and out.step == 5 and len(out.log) == 5
+    assert out.log["loss"].tolist() == full.log["loss"].tolist()
+    _state_equal(a.state_dict(), c.state_dict())
+    opt_a = load_checkpoint(full.checkpoint)["optimizer"]["state"]
+    opt_c = load_checkpoint(out.checkpoint)["optimizer"]["state"]
+    for i in opt_a:
+        _state_equal(opt_a[i], opt_c[i])
+
+
+def test_resume_refuses_another_configuration(shapes_ds, tmp_path):
+    m = _ibot()
+    train(m, _dataset(shapes_ds, m), TrainSpec(steps=3, batch_size=8, progress=False), tmp_path / "w", stop_at=1)
+    with pytest.raises(ValueError, match="steps=3, asked 4"):
+        train(m, _dataset(shapes_ds, m), TrainSpec(steps=4, batch_size=8, progress=False), tmp_path / "w")
+
+
+def _ddp_worker(rank: int, world: int, root: str, workdir: str, store: str) -> None:
+    import torch.distributed as dist
+
+    from icepaper.data.packed import PackedDataset
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        ds = PackedDataset(root)
+        m = _ibot(drop_path=0.0)
+        train(m, _dataset(ds, m), TrainSpec(steps=3, batch_size=8, progress=False), workdir)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_two_gloo_processes_match_one_process(shapes_ds, tmp_path):
+    """Two CPU processes with 4 images each train like one process with 8 (same data, same loss)."""
+    import torch.multiprocessing as mp
+
+    m = _ibot(drop_path=0.0)
+    one = train(m, _dataset(shapes_ds, m), TrainSpec(steps=3, batch_size=8, progress=False), tmp_path / "one")
+    mp.spawn(_ddp_worker, args=(2, str(shapes_ds.root), str(tmp_path / "two"), str(tmp_path / "store")),
+             nprocs=2, join=True)
+    two = pd.read_csv(tmp_path / "two" / "log.csv")
+    assert len(two) == 3
+    np.testing.assert_allclose(two["loss"], one.log["loss"], rtol=1e-4)
+    got = load_checkpoint(tmp_path / "two" / "last.pt")
+    assert got["step"] == 3
+    ref = m.state_dict()
+    for k, v in got["model"].items():
+        assert torch.allclose(v.float(), ref[k].float(), atol=1e-4), k
+
+
+def test_nan_guard_keeps_last_good_checkpoint(shapes_ds, tmp_path):
+    m = _ibot()
+    real = m.forward
+
+    def poisoned(views, masks, *, step, total):
+        loss, logs = real(views, masks, step=step, total=total)
+        return (loss * float("nan") if step == 3 else loss), logs
+
+    m.forward = poisoned
+    spec = TrainSpec(steps=6, batch_size=8, ckpt_every=2, progress=False)
+    with pytest.raises(NonFiniteLossError, match="step 3") as e:
+        train(m, _dataset(shapes_ds, m), spec, tmp_path / "w")
+    assert "step 2" in str(e.value)
+    state = load_checkpoint(tmp_path / "w" / "last.pt")
+    assert state["step"] == 2 and all(np.isfinite(r["loss"]) for r in state["log"])
+
+
+def test_pretrained_caches_and_resumes(shapes_ds, tmp_path, monkeypatch):
+    from icepaper.config import setup
+    from icepaper.models import load_backbone
+    from icepaper.ssl import pretrain
+
+    monkeypatch.setenv("ICEPAPER_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(pretrain, "build_recipe", lambda cfg, method: StandInRecipe(
+        n_local=2 if method.startswith("ibot") else 0))
+    cfg = setup("03_pretraining", profile="smoke", out=str(tmp_path / "out"))
+    monkeypatch.setattr(pretrain, "_pretrain_section", lambda cfg: dict(TINY))
+    part = pretrain.pretrained(cfg, shapes_ds, "ibot_vmf", steps=4, stop_at=2, progress=False)
+    assert not part.finished and part.steps == 2
+    res = pretrain.pretrained(cfg, shapes_ds, "ibot_vmf", steps=4, progress=False)
+    assert res.finished and res.steps == 4 and res.images_seen == 32 and len(res.log) >= 1
+    assert res.crops_seen == 32 * 4 and res.flops_proxy > 0 and math.isfinite(res.final_loss)
+    assert set(["step", "loss", "lr", "momentum", "teacher_temp", "images_per_sec"]) <= set(res.log.columns)
+    again = pretrain.pretrained(cfg, shapes_ds, "ibot_vmf", steps=4, progress=False)
+    assert again.folder == res.folder
+    model = load_backbone(res.backbone)
+    acc = pretrain.knn_check(cfg, shapes_ds, model, 36)
+    assert 0.0 <= acc <= 1.0
+    sub = pretrain.pretrained(cfg, shapes_ds, "ibot_vmf", indices=np.arange(24), steps=4,
+                              init=res.backbone, progress=False)
+    assert sub.folder != res.folder and sub.images_seen == 32
+    # notebook-03 report helpers read the same run
+    from icepaper.ssl import report
+
+    norms = report.prototype_norms(res)
+    assert norms.shape == (TINY["n_prototypes"],) and (norms > 0).all()
+    table = report.runs_table({"ibot_vmf": res})
+    assert table.loc[report.LABELS["ibot_vmf"], "steps"] == 4
+    assert len(report.curves_figure({"ibot_vmf": res}).axes) == 6
