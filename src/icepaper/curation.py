@@ -44,7 +44,8 @@ from typing import Any
 import faiss
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+
+from .progress import tqdm
 
 IMAGENET_ENV = "ICEPAPER_IMAGENET_WEIGHTS"  # path of a local ImageNet iBOT ViT-S/16 checkpoint
 

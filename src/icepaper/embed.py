@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .atomic import atomic_write_json
+from .progress import tqdm
 
 POOLINGS = ("cls", "mean")
 

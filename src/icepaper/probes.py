@@ -360,7 +360,7 @@ def evaluate_backbones(cfg, ds, files: Mapping[str, Any], scheme: str = DEFAULT_
 
     Returns (results by row name, test embeddings by row name, the probe rows by split).
     """
-    from tqdm.auto import tqdm
+    from icepaper.progress import tqdm
 
     from .embed import embeddings_for
 

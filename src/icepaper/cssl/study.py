@@ -201,7 +201,7 @@ def _sections(cfg) -> tuple[dict[str, Any], HeadParams]:
 
 
 def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path, progress: bool) -> None:
-    from tqdm.auto import tqdm
+    from icepaper.progress import tqdm
 
     sec, hp = _sections(cfg)
     depth = sec.get("finetune", "head")

@@ -234,7 +234,7 @@ def _finish_meta(meta: pd.DataFrame, label_columns: Sequence[str], seed: int,
 def _write(root: Path, size: int, rows: pd.DataFrame, load_fn, name: str, provenance: dict,
            progress: bool) -> None:
     """Write images (``load_fn(i)`` -> size x size uint8) and ``rows`` through PackedWriter."""
-    from tqdm.auto import tqdm
+    from icepaper.progress import tqdm
 
     n = len(rows)
     with PackedWriter(root, image_size=size, name=name, provenance=provenance) as w:

@@ -161,7 +161,7 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
                          pin_memory=device.startswith("cuda"))
     bar = None
     if spec.progress and ddp.is_main() and stop > step:
-        from tqdm.auto import tqdm
+        from icepaper.progress import tqdm
 
         bar = tqdm(total=spec.steps, initial=step, desc=spec.desc or method.name, unit="step")
     method.train()

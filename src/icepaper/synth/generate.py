@@ -324,7 +324,7 @@ def generate_dataset(
     ids = _ids(f"syn{seed}", n_images)
     pbar = None
     if progress:
-        from tqdm.auto import tqdm
+        from icepaper.progress import tqdm
 
         pbar = tqdm(total=n_images, desc="generating particles", unit="img")
     # splits depend only on labels, campaign and instrument, all known before rendering,
