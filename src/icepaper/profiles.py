@@ -21,108 +21,180 @@ _SMOKE: dict[str, dict[str, Any]] = {
         "n_sheet_particles": 24,  # particles on the synthetic CPI sheet of notebook 01
         "gallery_per_class": 4,
     },
-    "augment": {"global_size": 64, "local_size": 32, "n_local": 2},
-    "pretrain": {
+    "augment": {"global_size": 64, "local_size": 32, "n_local": 2, "ar_particles": 6, "ar_draws": 30},
+    "pretrain": {  # plumbing only: three trainings of a few tiny steps
         "vit": "vit_tiny_patch16_224",
-        "vit_img_size": 64,
+        "vit_img_size": 32,  # global crops (px); local crops vit_local_size
+        "vit_local_size": 16,
+        "n_local": 2,
         "vit_patch": 8,
         "vit_depth": 2,
-        "vit_embed_dim": 96,
-        "vit_heads": 3,
-        "head_hidden": 256,
-        "head_bottleneck": 64,
-        "n_prototypes": 256,
+        "vit_embed_dim": 64,
+        "vit_heads": 2,
+        "head_hidden": 128,
+        "head_bottleneck": 32,
+        "n_prototypes": 128,
         "resnet": "resnet18",
-        "resnet_img_size": 64,
-        "proj_hidden": 512,
-        "proj_out": 64,
-        "batch_size": 32,
-        "steps": 12,
-        "warmup_steps": 2,
-        "short_steps": 4,
-        "moco_queue": 256,
-        "knn_images": 600,
+        "resnet_img_size": 32,
+        "proj_hidden": 256,
+        "proj_out": 32,
+        "batch_size": 16,
+        "steps": 6,  # iBOT(-vMF) steps
+        "resnet_steps": 6,  # MoCo / BYOL steps
+        "warmup_steps": 1,
+        "short_steps": 3,
+        "ibot_lr": 4e-3,  # AdamW lr per 256 images (x batch/256); see default
+        "ibot_momentum": 0.99,  # teacher EMA momentum at step 0 (cosine to 1)
+        "moco_queue": 64,
+        "knn_images": 300,
         "num_workers": 0,
     },
     "embed": {"batch_size": 128},
-    "curation": {"levels": 2, "k": [24, 6], "resampling_steps": 2, "sample_frac": 1 / 3},
-    "probes": {"knn_k": 20, "knn_temperature": 0.07, "logreg_C": [0.1, 1.0]},
+    "curation": {"levels": 2, "k": [24, 6], "resampling_steps": 2, "samples_per_cluster": [10, 2],
+                 "sample_frac": 1 / 3, "leaf": "random"},
+    "probes": {"knn_k": 20, "knn_temperature": 0.07, "logreg_C": [0.1, 1.0],
+               "max_train": None, "max_val": None, "max_test": None},  # labelled images per split (None = all)
     "cssl": {
-        "budgets": [128, 256],
+        "budgets": [32, "all"],  # labelled training images per run ("all" = the fold's whole pool)
+        "min_budget": 32,  # the smoke pools hold ~200 (19 classes) and ~70 (4 classes) images per fold
         "folds": 2,
-        "finetune": "head",
-        "epochs": 3,
+        "finetune": "head",  # head | head+last | all (what trains; "head" = frozen encoder, cached features)
+        "hidden": 128,  # MLP head hidden units (paper: 4096)
+        "epochs": 10,
+        "min_steps": 60,
         "batch_size": 64,
-        "max_seconds": 90,
+        "lr": 0.05,  # head on cached features
+        "finetune_lr": 0.01,  # encoder + head on images (paper Sect. 4.1: e.g. 0.01)
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "warmup_frac": 0.1,
+        "tsne_points": 150,  # validation images in the t-SNE maps (sklearn t-SNE: ~10 s per 800-point map here)
     },
-    "kappa": {"n_boot": 50, "min_n": 30, "equal_n": 60},
-    "rosettes": {
-        "n_rosettes": 240,
-        "image_size": 64,
+    "kappa": {
+        "n_boot": 50,  # bootstrap resamples per group
+        "min_n": 30,  # groups smaller than this get no kappa
+        "equal_n": 60,  # common resample size m for the intervals
+        "n_temp_bins": 4,
+        "n_size_bins": 3,
+        "grid_dims": [16, 128],  # estimator validation grid (embedding dimensions)
+        "grid_ns": [50, 1000],  # ... and sample sizes
+        "grid_max_cost": 2e8,  # skip grid cells with n * p^2 above this
+        "n_sensitivity": 600,  # particles embedded with the random-init network
+        "n_rare": 12,  # injected particles of a rare habit
+        "noise_frac": 0.05,  # share of labels flipped
+        "knn_k": 10,
+        "n_reference": 600,  # reference sample for kNN anomaly scores
+        "gallery": 8,  # particles shown in the anomaly and mislabel galleries
+    },
+    "rosettes": {  # notebook 08 (seed 003)
+        "n_rosettes": 200,  # rosettes (3 views each), split 70/15/15
+        "image_size": 48,  # px of each view, one um/px for the whole set
+        "cnn_width": 8,
         "cnn_epochs": 2,
         "resnet_epochs": 1,
-        "vae_images_per_class": 100,
+        "batch_size": 32,
+        "vae_images_per_class": 100,  # spheres vs rosettes at 28 px (the talk: 100 per class)
         "vae_epochs": 5,
+        "resvae_images": 300,  # CPI-like training images, balanced over the cpi classes
         "resvae_epochs": 2,
-        "resvae_size": 64,
+        "resvae_size": 32,
+        "resvae_width": 8,
+        "mmd_permutations": 100,
     },
 }
 
 _DEFAULT: dict[str, dict[str, Any]] = {
     "data": {"n_images": 24000, "image_size": 96, "n_sheet_particles": 60, "gallery_per_class": 6},
-    "augment": {"global_size": 96, "local_size": 48, "n_local": 4},
-    "pretrain": {
-        "vit": "vit_small_patch16_224",
+    "augment": {"global_size": 96, "local_size": 48, "n_local": 4, "ar_particles": 12, "ar_draws": 100},
+    "pretrain": {  # all three trainings of notebook 03 in ~12 min on 2 CPU cores
+        "vit": "vit_small_patch16_224",  # ViT-S/16 family, shrunk: 4 blocks of width 192
         "vit_img_size": 96,
-        "vit_patch": 12,
-        "vit_depth": 6,
+        "vit_local_size": 48,
+        "n_local": 2,
+        "vit_patch": 16,
+        "vit_depth": 4,
         "vit_embed_dim": 192,
         "vit_heads": 3,
-        "head_hidden": 1024,
+        "head_hidden": 512,
         "head_bottleneck": 128,
         "n_prototypes": 1024,
         "resnet": "resnet18",
-        "resnet_img_size": 96,
-        "proj_hidden": 2048,
+        "resnet_img_size": 64,
+        "proj_hidden": 1024,
         "proj_out": 128,
-        "batch_size": 64,
-        "steps": 600,
-        "warmup_steps": 60,
-        "short_steps": 120,
-        "moco_queue": 4096,
-        "knn_images": 4000,
+        "batch_size": 32,
+        "steps": 300,  # iBOT-vMF ~0.9-1.25 s/step on this CPU (benchmarks/bench_pretrain.py)
+        "resnet_steps": 80,  # MoCo ~0.9 s/step, BYOL ~1.7 s/step
+        "warmup_steps": 30,
+        "short_steps": 60,
+        "ibot_lr": 4e-3,  # iBOT's 5e-4 x 32/256 = 6e-5 barely moves a few hundred steps: 5e-4 absolute
+        "ibot_momentum": 0.99,  # iBOT's 0.996 (time constant 250 steps) would freeze the teacher
+        "moco_queue": 1024,
+        "knn_images": 2000,
         "num_workers": 2,
     },
     "embed": {"batch_size": 256},
-    "curation": {"levels": 2, "k": [200, 30], "resampling_steps": 3, "sample_frac": 1 / 3},
-    "probes": {"knn_k": 20, "knn_temperature": 0.07, "logreg_C": [0.01, 0.1, 1.0, 10.0]},
+    "curation": {"levels": 2, "k": [200, 30], "resampling_steps": 3, "samples_per_cluster": [20, 2],
+                 "sample_frac": 1 / 3, "leaf": "random"},
+    "probes": {"knn_k": 20, "knn_temperature": 0.07, "logreg_C": [0.01, 0.1, 1.0, 10.0],
+               "max_train": 3000, "max_val": 1000, "max_test": 2000},  # embedding 3 networks x 6000 images ~ 1.5 min
     "cssl": {
         "budgets": "doubling",
+        "min_budget": 128,
         "folds": 5,
-        "finetune": "head+last",
-        "epochs": 6,
+        "finetune": "head",  # fine-tuning the last ResNet stage on 2 CPU cores would take hours
+        "hidden": 256,
+        "epochs": 15,
+        "min_steps": 120,
         "batch_size": 128,
-        "max_seconds": 600,
+        "lr": 0.05,
+        "finetune_lr": 0.01,
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "warmup_frac": 0.1,
+        "tsne_points": 500,
     },
-    "kappa": {"n_boot": 300, "min_n": 50, "equal_n": 300},
-    "rosettes": {
-        "n_rosettes": 6000,
-        "image_size": 96,
-        "cnn_epochs": 8,
-        "resnet_epochs": 6,
+    "kappa": {
+        "n_boot": 300,
+        "min_n": 50,
+        "equal_n": 300,
+        "n_temp_bins": 6,
+        "n_size_bins": 5,
+        "grid_dims": [16, 64, 256, 768],
+        "grid_ns": [50, 500, 5000, 100000],
+        "grid_max_cost": 5e8,
+        "n_sensitivity": 6000,  # particles embedded with the random-init network (07's costliest step)
+        "n_rare": 60,
+        "noise_frac": 0.05,
+        "knn_k": 10,
+        "n_reference": 4000,
+        "gallery": 24,
+    },
+    "rosettes": {  # ResNet-18 on 2 CPU cores is the cost: it gets only a few epochs
+        "n_rosettes": 1800,
+        "image_size": 64,
+        "cnn_width": 16,
+        "cnn_epochs": 10,
+        "resnet_epochs": 2,
+        "batch_size": 64,
         "vae_images_per_class": 100,
-        "vae_epochs": 60,
-        "resvae_epochs": 10,
-        "resvae_size": 64,
+        "vae_epochs": 40,
+        "resvae_images": 2400,
+        "resvae_epochs": 5,
+        "resvae_size": 48,
+        "resvae_width": 8,
+        "mmd_permutations": 300,
     },
 }
 
 _PAPER: dict[str, dict[str, Any]] = {
     "data": {"n_images": 3_200_000, "image_size": 224, "n_sheet_particles": 60, "gallery_per_class": 8},
-    "augment": {"global_size": 224, "local_size": 96, "n_local": 10},
+    "augment": {"global_size": 224, "local_size": 96, "n_local": 10, "ar_particles": 24, "ar_draws": 300},
     "pretrain": {
         "vit": "vit_small_patch16_224",
         "vit_img_size": 224,
+        "vit_local_size": 96,
+        "n_local": 10,
         "vit_patch": 16,
         "vit_depth": 12,
         "vit_embed_dim": 384,
@@ -136,33 +208,66 @@ _PAPER: dict[str, dict[str, Any]] = {
         "proj_out": 256,
         "batch_size": 1024,
         "steps": 312_500,  # 100 epochs of CPI-3M at batch 1024
+        "resnet_steps": 100_000,  # [default] seed 002 gives no training length
         "warmup_steps": 31_250,
         "short_steps": 11_700,  # 10 epochs of CPI-H-1M at batch 1024
+        "ibot_lr": 5e-4,  # iBOT ViT-S/16
+        "ibot_momentum": 0.996,
         "moco_queue": 65536,
         "knn_images": 20000,
         "num_workers": 12,
     },
     "embed": {"batch_size": 1024},
-    "curation": {"levels": 3, "k": [20000, 1000, 100], "resampling_steps": 10, "sample_frac": 0.375},
-    "probes": {"knn_k": 20, "knn_temperature": 0.07, "logreg_C": [0.001, 0.01, 0.1, 1.0, 10.0]},
+    "curation": {"levels": 3, "k": [20000, 1000, 100], "resampling_steps": 10,
+                 "samples_per_cluster": [40, 5, 2], "sample_frac": 0.375, "leaf": "random"},
+    "probes": {"knn_k": 20, "knn_temperature": 0.07, "logreg_C": [0.001, 0.01, 0.1, 1.0, 10.0],
+               "max_train": None, "max_val": None, "max_test": None},
     "cssl": {
         "budgets": "doubling",
+        "min_budget": 128,
         "folds": 5,
-        "finetune": "all",
-        "epochs": 100,
-        "batch_size": 256,
-        "max_seconds": None,
+        "finetune": "all",  # seed 002: the whole network is fine-tuned
+        "hidden": 4096,
+        "epochs": 30,
+        "min_steps": 300,
+        "batch_size": 256,  # seed 002: 4 GPUs x 64
+        "lr": 0.05,
+        "finetune_lr": 0.01,
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "warmup_frac": 0.1,
+        "tsne_points": 2000,
     },
-    "kappa": {"n_boot": 1000, "min_n": 100, "equal_n": 2000},
-    "rosettes": {
+    "kappa": {
+        "n_boot": 1000,
+        "min_n": 100,
+        "equal_n": 2000,
+        "n_temp_bins": 8,
+        "n_size_bins": 6,
+        "grid_dims": [16, 64, 256, 768],
+        "grid_ns": [50, 500, 5000, 100000],
+        "grid_max_cost": None,  # the full grid (p = 768, n = 100,000 included)
+        "n_sensitivity": 100000,
+        "n_rare": 300,
+        "noise_frac": 0.05,
+        "knn_k": 10,
+        "n_reference": 20000,
+        "gallery": 32,
+    },
+    "rosettes": {  # the published follow-up: 70,000 rosettes
         "n_rosettes": 70000,
         "image_size": 128,
+        "cnn_width": 32,
         "cnn_epochs": 50,
         "resnet_epochs": 50,
+        "batch_size": 128,
         "vae_images_per_class": 100,
         "vae_epochs": 200,
+        "resvae_images": 50000,
         "resvae_epochs": 100,
         "resvae_size": 128,
+        "resvae_width": 32,
+        "mmd_permutations": 1000,
     },
 }
 

@@ -1,0 +1,399 @@
+"""Predict 3-D rosette properties from 2-D projections: feature models and image models (seed 003).
+
+Targets: ``rho_eff`` and ``sa_eff`` (regression; R^2 and RMSE on the test split) and
+``n_arms`` (classification; balanced accuracy and the confusion matrix normalised by row).
+
+Feature models (scikit-learn; median imputation for the rare blank projection, then
+standardisation): multiple linear regression (``LinearRegression``; for ``n_arms`` a
+multinomial ``LogisticRegression``), random forest and MLP. Inputs are the 2-D features of
+one view or of two views side by side (``view_feature_table``); the talk used its seven
+features (``features.TALK_7``), so 14 columns for two views.
+
+Image models (torch): a small CNN (``SmallCNN``) and ResNet-18 (``timm``, random init,
+``in_chans`` = number of views). One network per input setting predicts both standardised
+regression targets and the ``n_arms`` logits (multi-task: MSE + cross-entropy) [default;
+the published work trained per target]. Inputs are the silhouettes scaled so the particle is
+1 and the background 0; two views are two channels. Training: AdamW, linear warm-up then cosine decay,
+random vertical flips of all channels (a mirror image about the plane that contains both
+viewing directions is the same two-view geometry of the mirrored rosette, which has the same
+targets).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .features import FEATURES, TALK_7, geometric_features
+from .projection import BACKGROUND, PARTICLE
+
+REG_TARGETS = ("rho_eff", "sa_eff")
+CLS_TARGET = "n_arms"
+
+# science.md section 4, test set of the published follow-up of seed 003.
+PUBLISHED = pd.DataFrame(
+    [
+        ("linear", 1, 0.931, 0.907, 0.45),
+        ("random forest", 1, 0.953, 0.921, 0.46),
+        ("MLP", 1, 0.954, 0.922, 0.47),
+        ("small CNN", 1, 0.974, 0.962, 0.76),
+        ("ResNet-18", 1, 0.989, 0.984, 0.91),
+        ("ResNet-18", 2, 0.996, 0.994, 0.98),
+    ],
+    columns=["model", "views", "r2_rho_eff", "r2_sa_eff", "bacc_n_arms"],
+)
+
+
+# ----------------------------------------------------------------------------- features
+def _require(meta: pd.DataFrame, where: str) -> None:
+    """Raise a clear error when ``meta`` lacks the split or target columns."""
+    missing = [c for c in ("split", *REG_TARGETS, CLS_TARGET) if c not in meta.columns]
+    if missing:
+        raise KeyError(f"{where}: metadata lacks column(s) {missing} "
+                       "(expected the table of rosette_data.generate_rosettes)")
+    for split in ("train", "test"):
+        if not (meta["split"] == split).any():
+            raise ValueError(f"{where}: no rows in the {split!r} split")
+
+
+def view_feature_table(images: np.ndarray, pixel_um: float | np.ndarray, views=(0,),
+                       features=tuple(FEATURES)) -> pd.DataFrame:
+    """Columns ``<feature>_v<k>`` for each view ``k`` of ``images`` (n, n_views, S, S)."""
+    if np.ndim(images) != 4:
+        raise ValueError(f"expected images of shape (n, n_views, S, S), got {np.shape(images)}")
+    parts = []
+    for k in views:
+        f = geometric_features(images[:, k], pixel_um=pixel_um)[list(features)]
+        parts.append(f.add_suffix(f"_v{k}"))
+    return pd.concat(parts, axis=1)
+
+
+def select_views(table: pd.DataFrame, views, features=TALK_7) -> pd.DataFrame:
+    """The columns of ``table`` for the given views and features."""
+    return table[[f"{f}_v{k}" for k in views for f in features]]
+
+
+def feature_model(kind: str, task: str, seed: int = 0, rf_trees: int = 200,
+                  mlp_hidden=(128, 64), mlp_iter: int = 300):
+    """A scikit-learn pipeline: ``kind`` in linear/rf/mlp, ``task`` in reg/cls."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "linear":
+        est = LinearRegression() if task == "reg" else LogisticRegression(max_iter=3000, C=1.0)
+    elif kind == "rf":
+        cls = RandomForestRegressor if task == "reg" else RandomForestClassifier
+        est = cls(n_estimators=rf_trees, min_samples_leaf=2, n_jobs=2, random_state=seed)
+    elif kind == "mlp":
+        cls = MLPRegressor if task == "reg" else MLPClassifier
+        est = cls(hidden_layer_sizes=tuple(mlp_hidden), max_iter=mlp_iter, early_stopping=True,
+                  n_iter_no_change=20, random_state=seed, learning_rate_init=1e-3, alpha=1e-4)
+    else:
+        raise ValueError(f"unknown feature model {kind!r}; use linear, rf or mlp")
+    if task == "reg" and kind != "rf":
+        est = TransformedTargetRegressor(est, transformer=StandardScaler())
+    return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), est)
+
+
+# ----------------------------------------------------------------------------- metrics
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray,
+                       names=REG_TARGETS) -> dict[str, float]:
+    """R^2 and RMSE per target column."""
+    from sklearn.metrics import mean_squared_error, r2_score
+
+    out = {}
+    for j, n in enumerate(names):
+        out[f"r2_{n}"] = float(r2_score(y_true[:, j], y_pred[:, j]))
+        out[f"rmse_{n}"] = float(math.sqrt(mean_squared_error(y_true[:, j], y_pred[:, j])))
+    return out
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels) -> dict:
+    """Balanced accuracy and the row-normalised confusion matrix (as nested lists)."""
+    from sklearn.metrics import balanced_accuracy_score, confusion_matrix
+
+    cm = confusion_matrix(y_true, y_pred, labels=labels, normalize="true")
+    return {"bacc_n_arms": float(balanced_accuracy_score(y_true, y_pred)),
+            "confusion": np.nan_to_num(cm).tolist()}
+
+
+@dataclass
+class ModelResult:
+    """Test metrics and predictions of one model on one input setting."""
+
+    model: str
+    views: int
+    inputs: str
+    metrics: dict
+    reg_pred: np.ndarray
+    cls_pred: np.ndarray
+    second_view_deg: float | None = None  # angle between the two views (None: one view)
+
+    def row(self) -> dict:
+        return {"model": self.model, "views": self.views, "second_view_deg": self.second_view_deg,
+                "inputs": self.inputs,
+                **{k: v for k, v in self.metrics.items() if k != "confusion"}}
+
+
+def fit_feature_models(X: pd.DataFrame, meta: pd.DataFrame, views: int, inputs: str,
+                       kinds=("linear", "rf", "mlp"), seed: int = 0, angle: float | None = None,
+                       **kw) -> list[ModelResult]:
+    """Fit each feature model on the train split, score it on the test split."""
+    _require(meta, "fit_feature_models")
+    tr, te = (meta.split == "train").to_numpy(), (meta.split == "test").to_numpy()
+    y = meta[list(REG_TARGETS)].to_numpy(float)
+    yc = meta[CLS_TARGET].to_numpy()
+    labels = np.unique(yc)
+    names = {"linear": "linear", "rf": "random forest", "mlp": "MLP"}
+    out = []
+    for kind in kinds:
+        reg = feature_model(kind, "reg", seed, **kw).fit(X[tr], y[tr])
+        clf = feature_model(kind, "cls", seed, **kw).fit(X[tr], yc[tr])
+        rp, cp = reg.predict(X[te]), clf.predict(X[te])
+        m = {**regression_metrics(y[te], rp), **classification_metrics(yc[te], cp, labels)}
+        out.append(ModelResult(names[kind], views, inputs, m, rp, cp, angle))
+    return out
+
+
+def view_settings(angles_deg) -> list[tuple[tuple[int, ...], float | None]]:
+    """Input settings from the rendered view angles: one view, then view 0 with each other view."""
+    return [((0,), None)] + [((0, k), float(a)) for k, a in enumerate(angles_deg) if k > 0]
+
+
+def run_feature_models(table: pd.DataFrame, meta: pd.DataFrame, angles_deg, seed: int = 0,
+                       features=TALK_7, inputs: str = "TALK_7") -> list[ModelResult]:
+    """Linear, RF and MLP on ``features`` of one view and of view 0 with each second view."""
+    out = []
+    for views, angle in view_settings(angles_deg):
+        X = select_views(table, views, features)
+        out += fit_feature_models(X, meta, len(views), inputs, seed=seed, angle=angle)
+    return out
+
+
+# ----------------------------------------------------------------------------- image models
+def small_cnn(in_chans: int, n_out: int, width: int = 32):
+    """Four conv-BN-ReLU-maxpool blocks (width, 2w, 4w, 4w), average+max pooling, linear head."""
+    import torch
+    from torch import nn
+
+    class SmallCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            chans = [in_chans, width, 2 * width, 4 * width, 4 * width]
+            layers = []
+            for a, b in zip(chans[:-1], chans[1:]):
+                layers += [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b),
+                           nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            self.body = nn.Sequential(*layers)
+            self.head = nn.Linear(2 * chans[-1], n_out)
+
+        def forward(self, x):
+            h = self.body(x)
+            return self.head(torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1))
+
+    return SmallCNN()
+
+
+def image_model(arch: str, in_chans: int, n_out: int, width: int = 32):
+    """``small_cnn`` or a randomly initialised timm backbone (e.g. ``resnet18``)."""
+    if arch == "small_cnn":
+        return small_cnn(in_chans, n_out, width)
+    import timm
+
+    return timm.create_model(arch, pretrained=False, in_chans=in_chans, num_classes=n_out)
+
+
+def to_input(images: np.ndarray):
+    """uint8 silhouettes (n, C, S, S) -> float tensor, particle 1, background 0."""
+    import torch
+
+    x = (BACKGROUND - images.astype(np.float32)) / (BACKGROUND - PARTICLE)
+    return torch.from_numpy(np.clip(x, 0, 1))
+
+
+def warmup_cosine(total_steps: int, warmup_frac: float = 0.2):
+    """LR factor per step: linear warm-up over ``warmup_frac`` of the steps, then cosine to 0."""
+    warm = max(1, int(round(warmup_frac * total_steps)))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        t = (step - warm) / max(1, total_steps - warm)
+        return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+    return factor
+
+
+def train_image_model(arch: str, images: np.ndarray, meta: pd.DataFrame, views, epochs: int,
+                      seed: int = 0, device: str = "cpu", batch_size: int = 64,
+                      lr: float = 2e-3, width: int = 32, progress: bool = True,
+                      angle: float | None = None, recalibrate: bool = True) -> ModelResult:
+    """Train ``arch`` on the train split with the given view channels; score the test split.
+
+    ``recalibrate`` re-estimates the BatchNorm statistics on the training images with the
+    final weights before testing (after a few hundred steps the running averages still lag
+    the weights, which can wreck eval-mode predictions of a briefly trained network).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from .seeding import seed_everything, torch_generator
+
+    _require(meta, "train_image_model")
+    seed_everything(seed)
+    views = list(views)
+    tr, te = (meta.split == "train").to_numpy(), (meta.split == "test").to_numpy()
+    y = meta[list(REG_TARGETS)].to_numpy(np.float32)
+    mu, sd = y[tr].mean(0), y[tr].std(0) + 1e-12
+    labels = np.unique(meta[CLS_TARGET].to_numpy())
+    yc = np.searchsorted(labels, meta[CLS_TARGET].to_numpy())
+    n_reg = len(REG_TARGETS)
+    model = image_model(arch, len(views), n_reg + len(labels), width).to(device)
+    x_tr = to_input(images[tr][:, views])
+    yr_tr = torch.from_numpy((y[tr] - mu) / sd)
+    yc_tr = torch.from_numpy(yc[tr]).long()
+    steps = max(1, epochs * math.ceil(len(x_tr) / batch_size))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps))
+    gen = torch_generator(seed)
+    amp = device.startswith("cuda")
+    it = range(epochs)
+    if progress:
+        from icepaper.progress import tqdm
+
+        it = tqdm(it, desc=f"{arch} {len(views)} view(s)", leave=False)
+    model.train()
+    for _ in it:
+        perm = torch.randperm(len(x_tr), generator=gen)
+        for b in range(0, len(perm), batch_size):
+            idx = perm[b:b + batch_size]
+            xb = x_tr[idx]
+            flip = torch.rand(len(idx), generator=gen) < 0.5
+            xb = torch.where(flip[:, None, None, None], xb.flip(2), xb).to(device)
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
+                out = model(xb).float()
+            loss = F.mse_loss(out[:, :n_reg], yr_tr[idx].to(device)) + F.cross_entropy(
+                out[:, n_reg:], yc_tr[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    if recalibrate:
+        recalibrate_batchnorm(model, x_tr, device, batch_size=256)
+    out = predict_image_model(model, images[te][:, views], device, batch_size=256)
+    rp = out[:, :n_reg] * sd + mu
+    cp = labels[out[:, n_reg:].argmax(1)]
+    m = {**regression_metrics(y[te], rp),
+         **classification_metrics(meta[CLS_TARGET].to_numpy()[te], cp, labels)}
+    name = "small CNN" if arch == "small_cnn" else {"resnet18": "ResNet-18"}.get(arch, arch)
+    return ModelResult(name, len(views), "images", m, rp, cp, angle)
+
+
+def recalibrate_batchnorm(model, x, device: str = "cpu", batch_size: int = 256) -> None:
+    """Replace every BatchNorm's running mean/var by their exact average over ``x`` (no grad)."""
+    import torch
+
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches seen
+    model.train()
+    with torch.no_grad():
+        for b in range(0, len(x), batch_size):
+            model(x[b:b + batch_size].to(device))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    model.eval()
+
+
+def predict_image_model(model, images: np.ndarray, device: str = "cpu",
+                        batch_size: int = 256) -> np.ndarray:
+    """Raw network outputs (n, n_out) for uint8 images (n, C, S, S), in eval mode."""
+    import torch
+
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for b in range(0, len(images), batch_size):
+            outs.append(model(to_input(images[b:b + batch_size]).to(device)).float().cpu())
+    return torch.cat(outs).numpy()
+
+
+# ----------------------------------------------------------------------------- tables
+def best_result(results: list[ModelResult], images: bool, views: int,
+                metric: str = "r2_rho_eff") -> ModelResult:
+    """The result with the highest ``metric`` among image (or feature) models with ``views``."""
+    pool = [r for r in results if (r.inputs == "images") == images and r.views == views]
+    if not pool:
+        raise ValueError(f"no {'image' if images else 'feature'} model with {views} view(s)")
+    return max(pool, key=lambda r: r.metrics[metric])
+
+
+def results_table(results: list[ModelResult]) -> pd.DataFrame:
+    """One row per model and input setting (test metrics)."""
+    return pd.DataFrame([r.row() for r in results])
+
+
+def comparison_table(ours: pd.DataFrame, second_view_deg: float = 90.0) -> pd.DataFrame:
+    """The published numbers beside ours, for the model/view settings the paper reports.
+
+    Two-view rows use the second view at ``second_view_deg``; our extra settings (e.g. the
+    small CNN with two views) follow with empty paper columns.
+    """
+    key = ["model", "views"]
+    angle = ours.second_view_deg.astype(float)
+    main = ours[ours.inputs.isin(["TALK_7", "images"])
+                & ((ours.views == 1) | np.isclose(angle, second_view_deg))]
+    t = PUBLISHED.merge(main, on=key, how="left", suffixes=("_paper", "_ours"))
+    cols = key + [c for m in ("r2_rho_eff", "r2_sa_eff", "bacc_n_arms")
+                  for c in (f"{m}_paper", f"{m}_ours")]
+    extra = main[~main.set_index(key).index.isin(PUBLISHED.set_index(key).index)]
+    extra = extra.rename(columns={m: f"{m}_ours" for m in ("r2_rho_eff", "r2_sa_eff",
+                                                             "bacc_n_arms")})
+    return pd.concat([t[cols], extra[[c for c in cols if c in extra.columns]]],
+                     ignore_index=True)
+
+
+def ordering_verdicts(ours: pd.DataFrame) -> list[str]:
+    """Sentences on the published orderings, computed from our test metrics.
+
+    (1) image models above feature models: best image model vs best feature model (one view);
+    (2) two views above one: for each model that ran with both, one view vs two views.
+    """
+    metrics = [("r2_rho_eff", "R^2(rho_eff)"), ("r2_sa_eff", "R^2(sa_eff)"),
+               ("bacc_n_arms", "balanced accuracy(n_arms)")]
+    one = ours[ours.views == 1]
+    out = []
+    for col, label in metrics:
+        img = one[one.inputs == "images"]
+        feat = one[one.inputs != "images"]
+        if img.empty or feat.empty:
+            continue
+        bi, bf = img.loc[img[col].idxmax()], feat.loc[feat[col].idxmax()]
+        word = "above" if bi[col] > bf[col] else "NOT above"
+        out.append(f"{label}: best image model ({bi.model}, {bi[col]:.3f}) is {word} the best "
+                   f"feature model ({bf.model}, {bf[col]:.3f}) [paper: above].")
+    for (model, inputs), g in ours.groupby(["model", "inputs"], sort=False):
+        if set(g.views) != {1, 2}:
+            continue
+        r1 = g[g.views == 1].iloc[0]
+        parts = []
+        for _, r2 in g[g.views == 2].iterrows():
+            d = {c: r2[c] - r1[c] for c, _ in metrics}
+            better = sum(v > 0 for v in d.values())
+            parts.append(f"{r2.second_view_deg:.0f} deg: {better}/3 metrics better "
+                         f"(dR^2 rho {d['r2_rho_eff']:+.3f}, dR^2 sa {d['r2_sa_eff']:+.3f}, "
+                         f"dbacc {d['bacc_n_arms']:+.3f})")
+        out.append(f"{model} ({inputs}) two views vs one: " + "; ".join(parts) + " [paper: better].")
+    return out
