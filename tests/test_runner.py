@@ -49,6 +49,9 @@ def test_run_records_and_resume(nbdir, tmp_path):
     res = run_notebooks("smoke", out=out, notebooks_folder=nbdir, publish=False, resume=True,
                         echo=lines.append)
     assert [r.status for r in res] == ["skipped (resume)"] * 2
+    # --only reruns one notebook and keeps the other's entry in run.json
+    run_notebooks("smoke", out=out, notebooks_folder=nbdir, publish=False, only="2", echo=lines.append)
+    assert set(json.loads((out / "run.json").read_text())["notebooks"]) == {"01_first", "02_second"}
 
 
 def test_failure_names_notebook_and_cell_and_keeps_source(nbdir, tmp_path):

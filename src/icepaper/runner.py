@@ -138,7 +138,10 @@ def run_notebooks(
         (out / sub).mkdir(parents=True, exist_ok=True)
 
     run_path = out / "run.json"
-    record = json.loads(run_path.read_text()) if (resume and run_path.exists()) else {}
+    record = json.loads(run_path.read_text()) if run_path.exists() else {}
+    same_inputs = record.get("profile") == profile and record.get("data") == (data or "synthetic-default")
+    if not ((resume or only) and same_inputs):
+        record = {}  # a full run starts a fresh record; --only/--resume keep the other notebooks' entries
     record.update({"profile": profile, "data": data or "synthetic-default", "seed": seed,
                    **environment_record()})
     record.setdefault("notebooks", {})
