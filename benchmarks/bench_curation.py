@@ -16,13 +16,12 @@ seeding at level 1 (exact k-means++ seeding alone takes minutes at this size on 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import time
-from pathlib import Path
 
 import numpy as np
+from _results import append_result
 
 
 def synthetic_embeddings(n: int, dim: int, components: int, seed: int = 0, chunk: int = 100_000):
@@ -97,10 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
            "total_s": total, "kmeans_s": t_km, "sample_s": t_sample, "peak_rss_gib": peak_gib,
            "entropy_full": full["entropy_norm"], "entropy_curated": cur["entropy_norm"],
            "entropy_random": rnd["entropy_norm"], "loadavg": os.getloadavg()[0]}
-    out = Path(__file__).resolve().parent.parent / "build" / "bench" / "curation.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a") as f:
-        f.write(json.dumps(rec) + "\n")
+    append_result("curation", rec)
     return rec
 
 

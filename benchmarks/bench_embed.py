@@ -14,7 +14,6 @@ On the CPU the default preset reports what notebooks 04-05 can expect.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _results import append_result
 
 
 def _dataset(root: Path, n: int, size: int):
@@ -87,10 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
            "batch_size": bs, "image_size": size, "images_per_sec": ips, "seconds": dt,
            "loadavg": os.getloadavg()[0],
            "gpu": torch.cuda.get_device_name() if a.device.startswith("cuda") else None}
-    out = Path(__file__).resolve().parent.parent / "build" / "bench" / "embed.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a") as f:
-        f.write(json.dumps(rec) + "\n")
+    append_result("embed", rec)
     return rec
 
 

@@ -13,12 +13,13 @@ dataset path (``generate_dataset`` with 2 workers, written in the packed format)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+from _results import append_result
 
 TARGET = 1000  # images per second per core at 128 px
 
@@ -84,10 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
         "target": TARGET,
         "loadavg": load,
     }
-    out = Path(__file__).resolve().parents[1] / "build" / "bench" / "generate.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a") as f:
-        f.write(json.dumps(rec) + "\n")
+    append_result("generate", rec)
     return rec
 
 

@@ -15,7 +15,6 @@ machine; wall-clock rates are printed beside them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _results import append_result
 
 TARGET = 20_000
 
@@ -101,10 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
            "single_img_per_s_per_core": r_single[0], "batch_img_per_s_per_core": r_batch[0],
            "pil_img_per_s_per_core": r_pil[0], "single_wall": r_single[1], "batch_wall": r_batch[1],
            "target": TARGET, "loadavg": os.getloadavg()[0]}
-    out = Path(__file__).resolve().parents[1] / "build" / "bench" / "loader.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a") as f:
-        f.write(json.dumps(rec) + "\n")
+    append_result("loader", rec)
     return rec
 
 

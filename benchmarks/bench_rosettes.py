@@ -13,12 +13,11 @@ Side by side: the same union through ``trimesh.boolean.union(..., engine="manifo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
+from _results import append_result
 
 
 def _cpu(fn, items) -> float:
@@ -91,10 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
            "union_ms": t_union * 1e3, "properties_ms": t_props * 1e3,
            "render3_ms": t_render * 1e3, "trimesh_union_ms": t_trimesh * 1e3,
            "loadavg": os.getloadavg()[0]}
-    out = Path(__file__).resolve().parents[1] / "build" / "bench" / "rosettes.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a") as f:
-        f.write(json.dumps(rec) + "\n")
+    append_result("rosettes", rec)
     return rec
 
 
