@@ -95,6 +95,22 @@ def pool(model: torch.nn.Module, x: torch.Tensor, pooling: str = "cls") -> torch
     return f[:, int(getattr(model, "num_prefix_tokens", 1)):].mean(1)
 
 
+@torch.inference_mode()
+def embed_array(model: torch.nn.Module, ds, rows, *, size: int | None = None, batch_size: int = 256,
+                pooling: str = "cls", device: str = "cpu") -> np.ndarray:
+    """(len(rows), D) float32 embeddings of ``ds`` rows held in memory (no cache, no progress):
+    for quick checks on a few thousand images; use :func:`embeddings_for` for whole datasets."""
+    model = model.to(device).eval()
+    size = input_size(model, ds.size) if size is None else int(size)
+    prep = Preprocess(size, in_chans(model), device)
+    rows = np.asarray(rows, dtype=np.int64)
+    out = []
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch.device(device).type == "cuda"):
+        for a in range(0, len(rows), batch_size):
+            out.append(pool(model, prep(ds.batch(rows[a:a + batch_size])), pooling).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
 def _open(folder: Path, n: int, dim: int, mode: str) -> np.memmap:
     return np.memmap(folder / "embeddings.f16", dtype=np.float16, mode=mode, shape=(n, dim))
 

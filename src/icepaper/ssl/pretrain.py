@@ -281,66 +281,10 @@ def _label_scheme(ds) -> str | None:
     return None
 
 
-def _eval_transform(size: int):
-    try:
-        from ..augment import eval_transform
-    except ImportError:  # pragma: no cover - the augment module ships with the package
-        eval_transform = None
-    if eval_transform is not None:
-        return eval_transform(size, in_chans=1)
-    import torchvision.transforms.v2 as T
-
-    return T.Compose([T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Resize((size, size), antialias=True)])
-
-
 def backbone_input_size(backbone: nn.Module, default: int = 224) -> int:
     """Input side (px) a backbone was trained at (ViT: its img_size; else ``default``)."""
     meta = getattr(backbone, "icepaper_timm", {}) or {}
     return int(meta.get("kwargs", {}).get("img_size") or meta.get("input_size") or default)
-
-
-@torch.no_grad()
-def embed_rows(backbone: nn.Module, ds, rows, size: int, batch_size: int = 128,
-               device: str = "cpu") -> np.ndarray:
-    """(n, d) float32 embeddings of ``ds`` rows through the eval transform at ``size`` px."""
-    from PIL import Image
-
-    tf = _eval_transform(size)
-    backbone = backbone.to(device).eval()
-    out = []
-    rows = np.asarray(rows, dtype=np.int64)
-    for i in range(0, len(rows), batch_size):
-        imgs = ds.batch(rows[i:i + batch_size])
-        x = torch.stack([tf(Image.fromarray(im)) for im in imgs]).to(device)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-            out.append(backbone(x).float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
-
-
-def _knn(train_emb, train_y, test_emb, k=20, temperature=0.07):
-    try:
-        from ..probes import knn_classify
-    except ImportError:
-        knn_classify = None
-    if knn_classify is not None:
-        return np.asarray(knn_classify(train_emb, train_y, test_emb, k=k, temperature=temperature))
-    return _knn_classify(train_emb, train_y, test_emb, k=k, temperature=temperature)
-
-
-def _knn_classify(train_emb, train_y, test_emb, k=20, temperature=0.07) -> np.ndarray:
-    """DINO's weighted kNN: cosine top-k neighbours vote with weight exp(sim / T)."""
-    tr = torch.nn.functional.normalize(torch.as_tensor(train_emb, dtype=torch.float32), dim=1)
-    te = torch.nn.functional.normalize(torch.as_tensor(test_emb, dtype=torch.float32), dim=1)
-    classes, y = np.unique(np.asarray(train_y), return_inverse=True)
-    y = torch.as_tensor(y)
-    k = min(k, len(tr))
-    preds = []
-    for i in range(0, len(te), 1024):
-        sim, idx = (te[i:i + 1024] @ tr.T).topk(k, dim=1)
-        w = (sim / temperature).exp()
-        votes = torch.zeros(len(sim), len(classes)).scatter_add_(1, y[idx], w)
-        preds.append(votes.argmax(1))
-    return classes[torch.cat(preds).numpy()]
 
 
 def knn_subset(ds, n_images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str] | None:
@@ -384,9 +328,12 @@ def knn_check(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_imag
         arch_vit = "vit" in (getattr(backbone, "icepaper_timm", {}) or {}).get("model_name", "vit")
         size = backbone_input_size(backbone, int(s.get("vit_img_size" if arch_vit else "resnet_img_size", 224)))
     bs = int(dict(getattr(cfg.profile, "embed", {}) or {}).get("batch_size", 128))
-    e_tr = embed_rows(backbone, ds, tr, size, bs, cfg.device)
-    e_te = embed_rows(backbone, ds, te, size, bs, cfg.device)
-    pred = _knn(e_tr, y[tr], e_te)
+    from ..embed import embed_array
+    from ..probes import knn_classify
+
+    e_tr = embed_array(backbone, ds, tr, size=size, batch_size=bs, device=cfg.device)
+    e_te = embed_array(backbone, ds, te, size=size, batch_size=bs, device=cfg.device)
+    pred = np.asarray(knn_classify(e_tr, y[tr], e_te, k=20, temperature=0.07))
     return float(np.mean(pred == y[te]))
 
 

@@ -109,14 +109,9 @@ class ProbabilityCenter(nn.Module):
             self.center.mul_(self.momentum).add_(batch, alpha=1.0 - self.momentum)
 
 
-class VMFDINOLoss(nn.Module):
-    """Multi-crop DINO cross-entropy on vMF logits with probability centering (CLS tokens).
-
-    ``forward(teacher_scores, student_scores, teacher_norms, student_norms, teacher_temp)``
-    takes lists of (B, K) head outputs: teacher views (the global crops) and student views
-    (global crops first, then local crops), as lightly's ``DINOLoss`` does; pairs with the
-    same view index are skipped. Returns the mean cross-entropy over pairs and images.
-    """
+class _VMFCrossEntropy(nn.Module):
+    """What both vMF losses share: the vMF logits at a temperature, centred teacher targets and
+    student log-probabilities; the centre follows the teacher's batch-mean probabilities."""
 
     def __init__(self, output_dim: int, bottleneck_dim: int, student_temp: float = 0.1,
                  center_momentum: float = 0.9):
@@ -125,12 +120,29 @@ class VMFDINOLoss(nn.Module):
         self.student_temp = student_temp
         self.center = ProbabilityCenter(output_dim, center_momentum)
 
+    def _targets_and_logp(self, teacher_scores: Tensor, student_scores: Tensor, teacher_norms: Tensor,
+                          student_norms: Tensor, teacher_temp: float) -> tuple[Tensor, Tensor, Tensor]:
+        """(teacher logits, centred teacher probabilities, student log-probabilities)."""
+        t_logits = vmf_logits(teacher_scores, teacher_norms, teacher_temp, self.p)
+        t_probs = F.softmax(t_logits - self.center.log(), dim=-1)
+        s_logp = F.log_softmax(vmf_logits(student_scores, student_norms, self.student_temp, self.p), dim=-1)
+        return t_logits, t_probs, s_logp
+
+
+class VMFDINOLoss(_VMFCrossEntropy):
+    """Multi-crop DINO cross-entropy on vMF logits with probability centering (CLS tokens).
+
+    ``forward(teacher_scores, student_scores, teacher_norms, student_norms, teacher_temp)``
+    takes lists of (B, K) head outputs: teacher views (the global crops) and student views
+    (global crops first, then local crops), as lightly's ``DINOLoss`` does; pairs with the
+    same view index are skipped. Returns the mean cross-entropy over pairs and images.
+    """
+
     def forward(self, teacher_scores: list[Tensor], student_scores: list[Tensor],
                 teacher_norms: Tensor, student_norms: Tensor, teacher_temp: float) -> Tensor:
-        t_logits = vmf_logits(torch.stack(teacher_scores), teacher_norms, teacher_temp, self.p)
-        t_probs = F.softmax(t_logits - self.center.log(), dim=-1)
-        s_logp = F.log_softmax(vmf_logits(torch.stack(student_scores), student_norms,
-                                          self.student_temp, self.p), dim=-1)
+        t_logits, t_probs, s_logp = self._targets_and_logp(
+            torch.stack(teacher_scores), torch.stack(student_scores), teacher_norms, student_norms,
+            teacher_temp)
         loss = -torch.einsum("tbk,sbk->ts", t_probs, s_logp)
         loss = loss.fill_diagonal_(0)
         n_terms = loss.numel() - min(loss.shape)
@@ -141,7 +153,7 @@ class VMFDINOLoss(nn.Module):
         return out
 
 
-class VMFPatchLoss(nn.Module):
+class VMFPatchLoss(_VMFCrossEntropy):
     """iBOT masked-patch cross-entropy on vMF logits with probability centering.
 
     Same weighting as lightly's ``IBOTPatchLoss``: each image's masked tokens are averaged,
@@ -150,18 +162,10 @@ class VMFPatchLoss(nn.Module):
     global crops; ``mask`` is the (B, H, W) boolean mask.
     """
 
-    def __init__(self, output_dim: int, bottleneck_dim: int, student_temp: float = 0.1,
-                 center_momentum: float = 0.9):
-        super().__init__()
-        self.p = int(bottleneck_dim)
-        self.student_temp = student_temp
-        self.center = ProbabilityCenter(output_dim, center_momentum)
-
     def forward(self, teacher_scores: Tensor, student_scores: Tensor, mask: Tensor,
                 teacher_norms: Tensor, student_norms: Tensor, teacher_temp: float) -> Tensor:
-        t_logits = vmf_logits(teacher_scores, teacher_norms, teacher_temp, self.p)
-        t_probs = F.softmax(t_logits - self.center.log(), dim=-1)
-        s_logp = F.log_softmax(vmf_logits(student_scores, student_norms, self.student_temp, self.p), dim=-1)
+        t_logits, t_probs, s_logp = self._targets_and_logp(
+            teacher_scores, student_scores, teacher_norms, student_norms, teacher_temp)
         ce = -(t_probs * s_logp).sum(dim=-1)
         n_masked = mask.sum(dim=(1, 2), keepdim=True).clamp(min=1.0)
         weight = (1.0 / n_masked).expand_as(mask)[mask]
