@@ -200,7 +200,7 @@ def embeddings_for(
     in ``<cache>/embeddings-partial/<key>/`` and resumes after an interruption; the finished
     folder is moved into the cache atomically.
     """
-    from .cache import cache_path, cached_dir
+    from .cache import cache_path
     from .models import load_backbone
 
     if pooling not in POOLINGS:
@@ -216,17 +216,33 @@ def embeddings_for(
         if (whole / "key.json").exists():
             return np.asarray(load_embeddings(whole)[rows])
         key = {**key, "rows": hashlib.sha256(rows.tobytes()).hexdigest()[:16]}
-    final = cache_path("embeddings", key)
+    return cached_extraction(cfg, "embeddings", key, model, ds, rows, size=size, pooling=pooling)
+
+
+def cached_extraction(cfg, kind: str, key: dict, model, ds, rows: np.ndarray | None,
+                      *, size: int, pooling: str = "cls", progress: bool = True) -> np.memmap:
+    """Embeddings of ``ds`` rows (all when None) cached as ``<cache>/<kind>/<key hash>``.
+
+    ``model``: the network, or a function that builds it (called only on a cache miss).
+
+    Work in progress lives in ``<cache>/<kind>-partial/<key hash>/`` and resumes after an
+    interruption; the finished folder is moved into the cache atomically.
+    """
+    from .cache import cache_path, cached_dir
+
+    final = cache_path(kind, key)
     if not (final / "key.json").exists():
-        partial = cache_path("embeddings-partial", key)
+        partial = cache_path(f"{kind}-partial", key)
         bs = int(cfg.profile.embed["batch_size"])
+        if not isinstance(model, torch.nn.Module):
+            model = model()
         extract_embeddings(model, ds, partial, indices=rows, batch_size=bs, pooling=pooling, size=size,
-                           device=cfg.device)
+                           device=cfg.device, progress=progress)
 
         def build(tmp: Path) -> None:
             for f in ("embeddings.f16", "index.npy", "progress.json"):
                 shutil.move(str(partial / f), tmp / f)
 
-        cached_dir("embeddings", key, build)
+        cached_dir(kind, key, build)
         shutil.rmtree(partial, ignore_errors=True)
     return load_embeddings(final)

@@ -18,7 +18,6 @@ once and every head of every fold and budget trains on them.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,28 +108,19 @@ def study_encoders(cfg, ds, models=MODELS, pretrain_indices=None) -> dict[str, E
 
 def encoder_features(cfg, enc: Encoder, ds, rows, progress: bool = False) -> np.ndarray:
     """(len(rows), d) float32 features of ``ds`` rows under the frozen encoder (cached)."""
-    from ..cache import cache_path, cached_dir
-    from ..embed import extract_embeddings, load_embeddings
+    from ..embed import cached_extraction
 
     rows = np.asarray(rows, dtype=np.int64)
     key = {"kind": "cssl-features", "version": FEATURES_VERSION, "encoder": enc.identity,
            "dataset": ds.fingerprint, "rows": _rows_hash(rows), "n": len(rows), "size": enc.size}
-    final = cache_path("cssl-features", key)
-    if not (final / "key.json").exists():
-        partial = cache_path("cssl-features-partial", key)
+
+    def make():
         model = enc.make()
         if cfg.device == "cpu":
             import torch
 
             model = model.to(memory_format=torch.channels_last)  # ~2x faster convolutions on CPU
-        bs = int(cfg.profile.embed["batch_size"])
-        extract_embeddings(model, ds, partial, indices=rows, batch_size=bs, size=enc.size,
-                           device=cfg.device, progress=progress)
+        return model
 
-        def build(tmp: Path) -> None:
-            for f in ("embeddings.f16", "index.npy", "progress.json"):
-                shutil.move(str(partial / f), tmp / f)
-
-        cached_dir("cssl-features", key, build)
-        shutil.rmtree(partial, ignore_errors=True)
-    return np.asarray(load_embeddings(final), dtype=np.float32)
+    emb = cached_extraction(cfg, "cssl-features", key, make, ds, rows, size=enc.size, progress=progress)
+    return np.asarray(emb, dtype=np.float32)
