@@ -290,6 +290,8 @@ def test_pretrained_caches_and_resumes(shapes_ds, tmp_path, monkeypatch):
     model = load_backbone(res.backbone)
     acc = pretrain.knn_check(cfg, shapes_ds, model, 36)
     assert 0.0 <= acc <= 1.0
+    hits = pretrain.knn_check(cfg, shapes_ds, model, 36, hits=True)
+    assert hits.dtype == bool and hits.mean() == pytest.approx(acc)
     sub = pretrain.pretrained(cfg, shapes_ds, "ibot_vmf", indices=np.arange(24), steps=4,
                               init=res.backbone, progress=False)
     assert sub.folder != res.folder and sub.images_seen == 32
@@ -301,3 +303,55 @@ def test_pretrained_caches_and_resumes(shapes_ds, tmp_path, monkeypatch):
     table = report.runs_table({"ibot_vmf": res})
     assert table.loc[report.LABELS["ibot_vmf"], "steps"] == 4
     assert len(report.curves_figure({"ibot_vmf": res}).axes) == 6
+
+
+def test_heldout_loss_compares_initial_and_trained_weights(shapes_ds, tmp_path, monkeypatch):
+    from icepaper.config import setup
+    from icepaper.ssl import pretrain
+    from icepaper.ssl.heldout import heldout_losses
+
+    monkeypatch.setenv("ICEPAPER_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(pretrain, "build_recipe", lambda cfg, method: StandInRecipe(n_local=0))
+    cfg = setup("03_pretraining", profile="smoke", out=str(tmp_path / "out"))
+    monkeypatch.setattr(pretrain, "_pretrain_section", lambda cfg: dict(TINY))
+    for method in ("moco", "byol"):
+        res = pretrain.pretrained(cfg, shapes_ds, method, steps=4, progress=False)
+        out = heldout_losses(cfg, shapes_ds, res, n_images=20)
+        assert np.isfinite([out["initial"], out["trained"]]).all(), method
+        assert out["initial"] != out["trained"], method  # the trained weights were loaded
+        again = heldout_losses(cfg, shapes_ds, res, n_images=20)  # the same crops every call
+        assert (again["initial"], again["trained"]) == (out["initial"], out["trained"]), method
+        if method == "moco":
+            assert out["chance"] == pytest.approx(math.log(20))
+            assert 0.0 < out["initial"] < 2 * math.log(20)
+        else:
+            assert math.isnan(out["chance"]) and 0.0 <= out["initial"] <= 4.0
+    ibot = pretrain.pretrained(cfg, shapes_ds, "ibot_vmf", steps=2, progress=False)
+    with pytest.raises(ValueError, match="moco and byol"):
+        heldout_losses(cfg, shapes_ds, ibot)
+
+
+def test_paired_gain_bootstrap_interval():
+    from icepaper.ssl.report import paired_gain
+
+    assert paired_gain(np.ones(50, bool), np.zeros(50, bool)) == (100.0, 100.0, 100.0)
+    rng = np.random.default_rng(1)
+    before = rng.random(400) < 0.5
+    after = before | (rng.random(400) < 0.2)  # about 10 pp more right, never fewer
+    gain, lo, hi = paired_gain(after, before)
+    assert gain == pytest.approx(100 * (after.mean() - before.mean()))
+    assert 0 < lo < gain < hi
+    g0, lo0, hi0 = paired_gain(before, before)
+    assert g0 == lo0 == hi0 == 0.0
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_gain(after, before[:10])
+
+
+def test_moco_momentum_is_constant_byol_goes_to_one():
+    from icepaper.ssl.byol import BYOL
+    from icepaper.ssl.moco import MoCo
+
+    moco, byol = MoCo(dict(TINY)), BYOL(dict(TINY))
+    assert [moco.schedule(s, 10)["momentum"] for s in (0, 5, 10)] == pytest.approx([0.99] * 3)
+    assert byol.schedule(0, 10)["momentum"] == pytest.approx(0.99)
+    assert byol.schedule(10, 10)["momentum"] == pytest.approx(1.0)

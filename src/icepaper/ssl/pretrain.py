@@ -39,7 +39,7 @@ from .data import MultiCropDataset
 from .trainer import CHECKPOINT, LOG, TrainSpec, load_checkpoint, train
 
 METHODS = ("ibot_vmf", "ibot", "moco", "byol")
-ENGINE_VERSION = 2  # bump when a change makes old checkpoints non-comparable (2: exact DDP centering, small-grid masks)
+ENGINE_VERSION = 3  # bump when a change makes old checkpoints non-comparable (2: exact DDP centering, small-grid masks; 3: constant MoCo momentum)
 
 
 @dataclass
@@ -161,8 +161,11 @@ def _init_key(init: str | Path) -> str:
 
 
 def default_steps(cfg, method: str) -> int:
-    """The profile's training length of ``method``: ``steps`` (iBOT) or ``resnet_steps`` (MoCo/BYOL)."""
+    """The profile's training length of ``method``: ``<method>_steps`` when the profile sets
+    it, else ``steps`` (iBOT) or ``resnet_steps`` (MoCo/BYOL)."""
     s = _pretrain_section(cfg)
+    if f"{method}_steps" in s:
+        return int(s[f"{method}_steps"])
     if method.startswith("ibot"):
         return int(s["steps"])
     return int(s.get("resnet_steps", s["steps"]))
@@ -306,12 +309,14 @@ def knn_subset(ds, n_images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 
 def knn_check(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_images: int | None = None,
-              *, size: int | None = None) -> float:
+              *, size: int | None = None, hits: bool = False) -> float | np.ndarray:
     """Weighted kNN accuracy (cosine, k=20, T=0.07) of ``backbone`` embeddings, in [0, 1].
 
     Fits on up to ``n_images`` labelled train rows and scores on up to ``n_images/2``
     labelled test rows (val when there is no test split), in scheme ``cpi`` when labelled,
-    else the first labelled scheme. NaN when ``ds`` has no labels.
+    else the first labelled scheme. NaN when ``ds`` has no labels. ``hits=True`` returns
+    the per-test-image correctness (bool array, the same test rows for every backbone of a
+    seed; empty when unlabelled) for paired comparisons.
     """
     if isinstance(backbone, PretrainResult):
         backbone = backbone.load_backbone(cfg.device)
@@ -320,7 +325,7 @@ def knn_check(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_imag
     n_images = int(n_images or cfg.profile.pretrain["knn_images"])
     sub = knn_subset(ds, n_images, seed=int(cfg.seed))
     if sub is None:
-        return float("nan")
+        return np.zeros(0, dtype=bool) if hits else float("nan")
     tr, te, scheme = sub
     y = ds.labels(scheme).to_numpy()
     s = _pretrain_section(cfg)
@@ -334,7 +339,8 @@ def knn_check(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_imag
     e_tr = embed_array(backbone, ds, tr, size=size, batch_size=bs, device=cfg.device)
     e_te = embed_array(backbone, ds, te, size=size, batch_size=bs, device=cfg.device)
     pred = np.asarray(knn_classify(e_tr, y[tr], e_te, k=20, temperature=0.07))
-    return float(np.mean(pred == y[te]))
+    correct = pred == y[te]
+    return correct if hits else float(np.mean(correct))
 
 
 def random_backbone(cfg, arch: str, seed: int | None = None) -> nn.Module:

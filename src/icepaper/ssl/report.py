@@ -57,6 +57,21 @@ def loss_drop(res, frac: float = 0.1) -> tuple[float, float]:
     return float(np.mean(loss[:k])), float(np.mean(loss[-k:]))
 
 
+def paired_gain(after: np.ndarray, before: np.ndarray, n_boot: int = 2000,
+                seed: int = 0) -> tuple[float, float, float]:
+    """Accuracy gain ``mean(after) - mean(before)`` of two per-image correctness arrays on the
+    same test images, and its 95 % paired bootstrap interval (images resampled together), in
+    percentage points."""
+    a, b = np.asarray(after, dtype=float), np.asarray(before, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or not len(a):
+        raise ValueError(f"paired_gain needs two equal-length 1-D arrays, got {a.shape} and {b.shape}")
+    d = a - b
+    idx = np.random.default_rng(seed).integers(0, len(d), size=(n_boot, len(d)))
+    boot = d[idx].mean(axis=1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return 100 * float(d.mean()), 100 * float(lo), 100 * float(hi)
+
+
 def runs_table(results: Mapping[str, object]) -> pd.DataFrame:
     """One row per run: steps, images and crops seen, wall seconds, crops/s, first and last loss."""
     rows = []
