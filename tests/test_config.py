@@ -41,3 +41,18 @@ def test_bad_parameters_are_clear(tmp_path):
         icepaper.setup("x", profile="huge")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         icepaper.setup("x", profile="smoke", data=str(tmp_path / "missing"))
+
+
+def test_results_json_is_strict_json(tmp_path):
+    import numpy as np
+
+    cfg = icepaper.setup("00_test", profile="smoke", out=str(tmp_path))
+    cfg.record(a=float("nan"), b=[1.5, np.float32("inf")], c={"d": np.array([np.nan, 2.0])}, e=np.int64(3))
+    text = cfg.results_path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+
+    def strict(token):
+        raise ValueError(f"non-standard JSON token {token}")
+
+    data = json.loads(text, parse_constant=strict)
+    assert data["a"] is None and data["b"] == [1.5, None] and data["c"] == {"d": [None, 2.0]} and data["e"] == 3

@@ -61,8 +61,27 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON (numpy scalars converted) atomically."""
-    atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, default=_jsonable) + "\n").encode())
+    """Write ``obj`` as indented, standard JSON (numpy scalars converted; NaN and infinities
+    written as null, which strict JSON readers accept) atomically."""
+    text = json.dumps(_finite(obj), indent=2, default=_jsonable, allow_nan=False)
+    atomic_write_bytes(Path(path), (text + "\n").encode())
+
+
+def _finite(o: Any) -> Any:
+    """``o`` with every non-finite float (python or numpy, at any depth) replaced by None."""
+    import math
+
+    import numpy as np
+
+    if isinstance(o, (float, np.floating)):
+        return float(o) if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if isinstance(o, np.ndarray) and o.dtype.kind == "f":
+        return _finite(o.tolist())
+    return o
 
 
 def _jsonable(o: Any) -> Any:
