@@ -40,11 +40,16 @@ _SMOKE: dict[str, dict[str, Any]] = {
         "proj_out": 32,
         "batch_size": 16,
         "steps": 6,  # iBOT(-vMF) steps
-        "resnet_steps": 6,  # MoCo / BYOL steps
+        "resnet_steps": 6,  # BYOL steps
+        "moco_steps": 6,
         "warmup_steps": 1,
         "short_steps": 3,
         "ibot_lr": 4e-3,  # AdamW lr per 256 images (x batch/256); see default
         "ibot_momentum": 0.99,  # teacher EMA momentum at step 0 (cosine to 1)
+        "teacher_temp": 0.07,  # iBOT: warm-up 0.04 -> 0.07
+        "moco_lr": 0.3,  # LARS lr per 256 images (MoCo v2 / seed 002 default)
+        "byol_lr": 0.2,  # LARS lr per 256 images (BYOL default)
+        "moco_momentum": 0.99,  # key encoder EMA momentum (constant)
         "moco_queue": 64,
         "knn_images": 300,
         "heldout_images": 128,  # images of the held-out MoCo / BYOL loss
@@ -107,7 +112,7 @@ _SMOKE: dict[str, dict[str, Any]] = {
 _DEFAULT: dict[str, dict[str, Any]] = {
     "data": {"n_images": 24000, "image_size": 96, "n_sheet_particles": 60, "gallery_per_class": 6},
     "augment": {"global_size": 96, "local_size": 48, "n_local": 4, "ar_particles": 12, "ar_draws": 100},
-    "pretrain": {  # all three trainings of notebook 03 in ~12 min on 2 CPU cores
+    "pretrain": {  # all three trainings of notebook 03 in ~5 min on 2 idle CPU cores
         "vit": "vit_small_patch16_224",  # ViT-S/16 family, shrunk: 4 blocks of width 192
         "vit_img_size": 96,
         "vit_local_size": 48,
@@ -124,9 +129,9 @@ _DEFAULT: dict[str, dict[str, Any]] = {
         "proj_hidden": 1024,
         "proj_out": 128,
         "batch_size": 32,
-        "steps": 300,  # iBOT-vMF ~0.9-1.25 s/step on this CPU (benchmarks/bench_pretrain.py)
-        "resnet_steps": 80,  # BYOL ~1.7 s/step
-        "moco_steps": 200,  # MoCo ~0.9 s/step; its held-out loss hardly moves in 80 (6.90 -> 6.85)
+        "steps": 300,  # iBOT-vMF ~0.5 s/step on 2 idle cores (benchmarks/bench_pretrain.py)
+        "resnet_steps": 80,  # BYOL ~0.9 s/step
+        "moco_steps": 200,  # MoCo ~0.5 s/step; its held-out loss hardly moves in 80 (6.90 -> 6.85)
         "warmup_steps": 30,
         "short_steps": 60,
         "ibot_lr": 4e-3,  # iBOT's 5e-4 x 32/256 = 6e-5 barely moves a few hundred steps: 5e-4 absolute
@@ -136,6 +141,8 @@ _DEFAULT: dict[str, dict[str, Any]] = {
         # temperature 0.04 -> 0.07; +6.2 pp [3.8, 8.7] with these three (600 steps: no better)
         "moco_lr": 9.6,  # LARS moves each layer by ~lr x 1e-3 of its norm per step: MoCo v2's
         # 0.3 per 256 images is made for thousands of steps; kNN 51.1 % (0.3) vs 54.4 % (9.6) at 80 steps
+        "byol_lr": 9.6,  # the same for BYOL (its 0.2): kNN gain +1.1 pp [-0.7, 3.0] at 0.2, +4.9 [2.5, 7.4] at 9.6
+        "moco_momentum": 0.99,  # key encoder EMA momentum (constant)
         "moco_queue": 256,  # 8 batches: real keys fill it within the first 4 % of the run
         "knn_images": 2000,
         "heldout_images": 1024,
@@ -217,10 +224,14 @@ _PAPER: dict[str, dict[str, Any]] = {
         "batch_size": 1024,
         "steps": 312_500,  # 100 epochs of CPI-3M at batch 1024
         "resnet_steps": 100_000,  # [default] seed 002 gives no training length
+        "moco_steps": 100_000,
         "warmup_steps": 31_250,
         "short_steps": 11_700,  # 10 epochs of CPI-H-1M at batch 1024
         "ibot_lr": 5e-4,  # iBOT ViT-S/16
         "ibot_momentum": 0.996,
+        "teacher_temp": 0.07,  # iBOT ViT-S/16: warm-up 0.04 -> 0.07
+        "moco_lr": 0.3,  # [default] LARS lr per 256 images; seed 002 does not give its value
+        "byol_lr": 0.2,  # [default] BYOL's LARS lr per 256 images
         "moco_queue": 65536,
         "moco_momentum": 0.999,  # [default] MoCo v2 (constant); seed 002 gives none
         "knn_images": 20000,
