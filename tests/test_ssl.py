@@ -290,7 +290,7 @@ def test_pretrained_caches_and_resumes(shapes_ds, tmp_path, monkeypatch):
     model = load_backbone(res.backbone)
     acc = pretrain.knn_check(cfg, shapes_ds, model, 36)
     assert 0.0 <= acc <= 1.0
-    hits = pretrain.knn_check(cfg, shapes_ds, model, 36, hits=True)
+    hits = pretrain.knn_hits(cfg, shapes_ds, model, 36)
     assert hits.dtype == bool and hits.mean() == pytest.approx(acc)
     sub = pretrain.pretrained(cfg, shapes_ds, "ibot_vmf", indices=np.arange(24), steps=4,
                               init=res.backbone, progress=False)

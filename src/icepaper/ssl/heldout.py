@@ -15,12 +15,10 @@ the same ``n_images`` images and the same two crops of each (the run's recipe, s
   symmetrised over the two crops.
 
 Networks run in training mode (batch-statistics BatchNorm, as in the training loss) on chunks
-of the run's batch size, without gradients, on a copy (running statistics are not kept).
+of the run's batch size, without gradients, on a freshly built network (nothing is written back).
 """
 
 from __future__ import annotations
-
-import copy
 
 import numpy as np
 import torch
@@ -43,11 +41,12 @@ def _crops(cfg, ds, method: str, n_images: int):
 
 
 def _network(cfg, method: str, result: PretrainResult | None) -> torch.nn.Module:
-    torch.manual_seed(int(cfg.seed))  # the run's initial weights (see pretrain.pretrained)
+    """The run's initial weights (same seed as ``pretrain.pretrained``), or its final ones."""
+    torch.manual_seed(int(cfg.seed))
     m = build_method(cfg, method)
     if result is not None:
         m.load_state_dict(resume_state(result)["model"])
-    return copy.deepcopy(m).train()
+    return m.train()
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ Multi-GPU: ``torchrun --nproc_per_node=N -m icepaper.ssl.pretrain --method ibot_
 --profile paper`` (see :func:`main`); every process trains its share of each global batch
 and rank 0 writes the checkpoint and the cache entry.
 
-``knn_check(cfg, ds, backbone, n_images)``: weighted kNN accuracy (cosine, k=20, T=0.07)
+``knn_check(cfg, ds, backbone, n_images)`` / ``knn_hits(...)``: weighted kNN accuracy (cosine, k=20, T=0.07)
 of a backbone's embeddings on a labelled subset, to compare with a random-init network.
 """
 
@@ -309,14 +309,21 @@ def knn_subset(ds, n_images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 
 def knn_check(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_images: int | None = None,
-              *, size: int | None = None, hits: bool = False) -> float | np.ndarray:
-    """Weighted kNN accuracy (cosine, k=20, T=0.07) of ``backbone`` embeddings, in [0, 1].
+              *, size: int | None = None) -> float:
+    """Weighted kNN accuracy (cosine, k=20, T=0.07) of ``backbone`` embeddings, in [0, 1]
+    (the mean of :func:`knn_hits`); NaN when ``ds`` has no labels."""
+    hits = knn_hits(cfg, ds, backbone, n_images, size=size)
+    return float(hits.mean()) if len(hits) else float("nan")
+
+
+def knn_hits(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_images: int | None = None,
+             *, size: int | None = None) -> np.ndarray:
+    """Per-test-image correctness (bool) of the weighted kNN check, for paired comparisons.
 
     Fits on up to ``n_images`` labelled train rows and scores on up to ``n_images/2``
     labelled test rows (val when there is no test split), in scheme ``cpi`` when labelled,
-    else the first labelled scheme. NaN when ``ds`` has no labels. ``hits=True`` returns
-    the per-test-image correctness (bool array, the same test rows for every backbone of a
-    seed; empty when unlabelled) for paired comparisons.
+    else the first labelled scheme; the rows depend only on the seed, so every backbone is
+    scored on the same images. Empty when ``ds`` has no labels.
     """
     if isinstance(backbone, PretrainResult):
         backbone = backbone.load_backbone(cfg.device)
@@ -325,7 +332,7 @@ def knn_check(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_imag
     n_images = int(n_images or cfg.profile.pretrain["knn_images"])
     sub = knn_subset(ds, n_images, seed=int(cfg.seed))
     if sub is None:
-        return np.zeros(0, dtype=bool) if hits else float("nan")
+        return np.zeros(0, dtype=bool)
     tr, te, scheme = sub
     y = ds.labels(scheme).to_numpy()
     s = _pretrain_section(cfg)
@@ -339,8 +346,7 @@ def knn_check(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_imag
     e_tr = embed_array(backbone, ds, tr, size=size, batch_size=bs, device=cfg.device)
     e_te = embed_array(backbone, ds, te, size=size, batch_size=bs, device=cfg.device)
     pred = np.asarray(knn_classify(e_tr, y[tr], e_te, k=20, temperature=0.07))
-    correct = pred == y[te]
-    return correct if hits else float(np.mean(correct))
+    return pred == y[te]
 
 
 def random_backbone(cfg, arch: str, seed: int | None = None) -> nn.Module:
