@@ -56,3 +56,12 @@ def test_results_json_is_strict_json(tmp_path):
 
     data = json.loads(text, parse_constant=strict)
     assert data["a"] is None and data["b"] == [1.5, None] and data["c"] == {"d": [None, 2.0]} and data["e"] == 3
+
+
+def test_skip_prints_one_line_and_is_recorded(tmp_path, capsys):
+    cfg = icepaper.setup("00_test", profile="smoke", out=str(tmp_path))
+    cfg.skip("class gallery", "no labels in this dataset")
+    assert capsys.readouterr().out == "skipped: class gallery (no labels in this dataset)\n"
+    cfg.record(n=1)
+    res = json.loads(cfg.results_path.read_text())
+    assert res["skipped"] == {"class gallery": "no labels in this dataset"}

@@ -74,6 +74,12 @@ class RunConfig:
         }
         atomic_write_json(self.results_path, payload)
 
+    def skip(self, section: str, reason: str) -> None:
+        """Say in one printed line that ``section`` cannot run on this data and why, and record
+        it under ``skipped`` in the results JSON (written with the next ``record``)."""
+        print(f"skipped: {section} ({reason})")
+        self.results.setdefault("skipped", {})[section] = reason
+
     def load_results(self, notebook: str) -> dict[str, Any] | None:
         """Results JSON that another notebook wrote in this output folder (or None)."""
         p = self.out / "results" / f"{notebook}.json"
