@@ -12,7 +12,8 @@ physical pixel size of the stored image is kept per row in ``pixel_um``.
 
 Required metadata columns: ``image_id`` (unique str), ``split`` (train/val/test or
 "unassigned"), ``source_file``. Optional columns used by the notebooks: ``habit19``,
-``habit4``, ``cpi`` (labels per scheme, missing = not in that scheme), ``campaign``,
+``habit4``, ``cpi``, ``oap`` (labels per scheme, missing = not in that scheme; ``oap`` =
+the optical-array-probe habit classes of ``icepaper.synth.oap``), ``campaign``,
 ``instrument``, ``temperature_c`` (deg C), ``supersaturation`` (fraction over ice),
 ``dmax_um`` (maximum dimension, um), ``pixel_um`` (um per stored pixel).
 
@@ -36,7 +37,7 @@ FORMAT = "icepaper-packed"
 FORMAT_VERSION = 1
 SHARD_SIZE = 8192
 REQUIRED_COLUMNS = ("image_id", "split", "source_file")
-LABEL_SCHEMES = ("habit19", "habit4", "cpi")
+LABEL_SCHEMES = ("habit19", "habit4", "cpi", "oap")
 METADATA_COLUMNS = ("campaign", "instrument", "temperature_c", "supersaturation", "dmax_um", "pixel_um")
 
 
