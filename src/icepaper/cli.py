@@ -38,10 +38,14 @@ def _cmd_profiles(a: argparse.Namespace) -> int:
 
 
 def _cmd_generate(a: argparse.Namespace) -> int:
-    from .synth.generate import generate_dataset
+    from .synth import generate
 
-    ds = generate_dataset(Path(a.dest), n_images=a.n, image_size=a.size, seed=a.seed, workers=a.workers)
-    print(ds)
+    if a.kind == "oap-folder":
+        dest = generate.write_oap_folder(Path(a.dest), n=a.n, seed=a.seed, workers=a.workers)
+        print(f"wrote {a.n} white-on-black OAP images to {dest}/<class>/<name>.png")
+        return 0
+    make = generate.generate_dataset if a.kind == "cpi" else generate.generate_oap_dataset
+    print(make(Path(a.dest), n_images=a.n, image_size=a.size, seed=a.seed, workers=a.workers))
     return 0
 
 
@@ -77,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="execute the notebooks in order with papermill")
     r.add_argument("--profile", default="default", help=f"one of {', '.join(PROFILES)}")
-    r.add_argument("--data", default="", help="packed dataset, image folder or CPI-sheet folder "
-                   "(default: the embedded synthetic dataset)")
+    r.add_argument("--data", default="", help="packed dataset, image folder or CPI-sheet folder, or "
+                   "'synthetic-oap' (generated 2D-S/PIP images) (default: the embedded synthetic dataset)")
     r.add_argument("--out", default=None, help="output folder (default: build/<profile>)")
     r.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,03")
     r.add_argument("--resume", action="store_true", help="skip notebooks already run ok with the same inputs")
@@ -97,8 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("profiles", help="list the profiles and their cost").set_defaults(func=_cmd_profiles)
 
-    g = sub.add_parser("generate", help="write a synthetic CPI-like packed dataset")
+    g = sub.add_parser("generate", help="write a synthetic packed dataset (CPI-like or OAP) or OAP image folder")
     g.add_argument("dest")
+    g.add_argument("--kind", choices=["cpi", "oap", "oap-folder"], default="cpi",
+                   help="cpi: CPI/HOLIMO-like packed set; oap: 2D-S/PIP packed set; "
+                   "oap-folder: 2D-S/PIP images as a white-on-black <dest>/<class>/<name>.png folder")
     g.add_argument("--n", type=int, default=24000)
     g.add_argument("--size", type=int, default=96)
     g.add_argument("--seed", type=int, default=0)
