@@ -30,6 +30,7 @@ from typing import Any
 
 from . import paths
 from .atomic import atomic_write_bytes, atomic_write_json, check_writable
+from .config import SYNTHETIC_DATA
 from .profiles import get_profile
 
 VERSIONED_PACKAGES = (
@@ -126,9 +127,9 @@ def run_notebooks(
     import papermill as pm
 
     get_profile(profile)  # unknown profile: clear error before anything runs
-    if data and not Path(data).expanduser().exists():
+    if data not in SYNTHETIC_DATA and not Path(data).expanduser().exists():
         raise FileNotFoundError(f"--data {data}: no such file or folder")
-    data = str(Path(data).expanduser().resolve()) if data else ""
+    data = data if data in SYNTHETIC_DATA else str(Path(data).expanduser().resolve())  # "": synthetic default
     out = Path(out).expanduser().resolve() if out else paths.default_out_dir().parent / profile
     check_writable(out)
     if publish is None:
