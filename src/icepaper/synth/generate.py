@@ -8,6 +8,9 @@ orientation -> imaging model (:mod:`.render`) -> labels of all schemes (:mod:`.l
   samples (a campaign alone, one habit forced, another instrument's look).
 * :func:`generate_dataset` writes the default dataset (campaign mixture, both cores,
   deterministic stratified splits) in the packed format.
+* :func:`generate_oap_particles`, :func:`generate_oap_dataset` and :func:`write_oap_folder`
+  image the same physics with optical array probes (2D-S, PIP; :mod:`.oap`): native
+  white-on-black binary images, a packed dataset, or a probe-export image folder.
 
 Determinism: the physics table is drawn from ``seed`` alone; images are rendered in
 fixed chunks of :data:`CHUNK` particles, each with its own seed derived from
