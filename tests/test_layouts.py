@@ -352,6 +352,9 @@ def test_nonexistent_and_file_input(tmp_path):
     (tmp_path / "f.png").write_bytes(b"x")
     with pytest.raises(NotADirectoryError, match="is not a folder"):
         import_folder(tmp_path / "f.png", tmp_path / "out", image_size=S)
+    assert main(["import", str(tmp_path / "f.png"), str(tmp_path / "out")]) == 2  # one line, no traceback
+    assert main(["import", str(tmp_path / "nope"), str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
 
 
 # --------------------------------------------------------------------------- check_data

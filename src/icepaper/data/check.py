@@ -13,6 +13,7 @@ sections will run on the data (``notebook_sections``).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,6 +151,8 @@ def check_data(path, label_scheme: str = "cpi") -> DataReport:
     """Inspect ``path`` (image folder, CPI-sheet folder or packed dataset) without writing anything."""
     from .importers import is_sheet_folder
 
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label_scheme or ""):
+        raise ValueError(f"label_scheme must be a column name like 'cpi', got {label_scheme!r}")
     path = Path(path).expanduser()
     rep = DataReport(path=str(path))
     if not path.exists():
@@ -173,7 +176,7 @@ def check_data(path, label_scheme: str = "cpi") -> DataReport:
 def _check_folder(src: Path, rep: DataReport, label_scheme: str) -> None:
     from .importers import plan_folder
 
-    plan = plan_folder(src, label_scheme, decode=True, max_side=_DECODE_SIDE)
+    plan = plan_folder(src, label_scheme, max_side=_DECODE_SIDE)
     keep = plan.keep
     rep.kind = plan.scan.layout
     rep.n_files, rep.n_images = len(plan.scan.files), len(keep)

@@ -142,12 +142,16 @@ class ImportReport:
 # --------------------------------------------------------------------------- helpers
 
 
+class NotAFolderError(NotADirectoryError, ValueError):
+    """An input path that is a file where a folder is needed (a ValueError, so the CLI prints one line)."""
+
+
 def _check_src(src) -> Path:
     src = Path(src).expanduser()
     if not src.exists():
         raise FileNotFoundError(f"input path {src} does not exist")
     if not src.is_dir():
-        raise NotADirectoryError(f"input path {src} is not a folder")
+        raise NotAFolderError(f"input path {src} is not a folder (give the folder that holds the images)")
     return src
 
 
@@ -310,7 +314,7 @@ class FolderPlan:
     ``rows``: one row per image file of ``scan.files`` (``image_id``, ``source_file``, the
     class-folder label, ``metadata.csv`` columns); ``problems`` (file, reason) and ``bad``
     (indices of files that would be skipped); ``modes`` (Pillow modes seen); per file its
-    original ``shapes`` (h, w px; 0 if not decoded) and ``border`` grey level (-1 if not decoded).
+    original ``shapes`` (h, w px; 0 if not read) and ``border`` grey level (-1 if not read).
     """
 
     scan: FolderScan
@@ -329,8 +333,8 @@ class FolderPlan:
         return [i for i in range(len(self.scan.files)) if i not in self.bad]
 
 
-def plan_folder(src, label_scheme: str = "cpi", decode: bool = True, max_side: int | None = None) -> FolderPlan:
-    """Scan ``src``, key ``metadata.csv`` to its images and (``decode``) decode every image.
+def plan_folder(src, label_scheme: str = "cpi", max_side: int | None = None) -> FolderPlan:
+    """Scan ``src``, key ``metadata.csv`` to its images and decode every image.
 
     Reads only. ``max_side`` bounds the decoded size (``images.load_grey``). The checks:
     ``scan.scan_folder`` (layout, non-images, empty class folders, symlinks, duplicate ids),
@@ -361,11 +365,15 @@ def plan_folder(src, label_scheme: str = "cpi", decode: bool = True, max_side: i
             meta = meta.drop(columns=[c for c in ("source_file",) if c in meta.columns])
             meta_cols = [c for c in meta.columns if not c.startswith("_") and c != "image_id"]
             bad_rows = _check_metadata_rows(meta)
-            bad_row_of: dict[str, int] = {}
-            for line, iid, why in zip(meta["_row"], meta["image_id"], meta["_why"]):
+            bad_row_of: dict[str, int] = {}  # image id -> the invalid row naming it
+            by_name: dict[str, list[str]] = {}
+            for iid in ids:
+                by_name.setdefault(iid.rpartition("/")[2], []).append(iid)
+            for line, iid, key, why in zip(meta["_row"], meta["image_id"], meta["_key"], meta["_why"]):
                 if int(line) in bad_rows:
                     problems.append((f"{mpath}:{line}", bad_rows[int(line)]))
-                    for j in [iid] if isinstance(iid, str) else _ambiguous_ids(why):
+                    named = [iid] if isinstance(iid, str) else by_name.get(key, []) if isinstance(key, str) else []
+                    for j in named:  # an ambiguous file name names every image of that name
                         bad_row_of.setdefault(j, int(line))
                 elif not isinstance(iid, str):
                     problems.append((f"{mpath}:{line}", why))
@@ -404,7 +412,7 @@ def plan_folder(src, label_scheme: str = "cpi", decode: bool = True, max_side: i
     border = np.full(len(files), -1, np.int64)
     uniform: list[str] = []
     for i, p in enumerate(files):
-        if i in bad or not decode:
+        if i in bad:
             continue
         try:
             grey, mode, (h, w) = load_grey(p, max_side)
@@ -434,14 +442,6 @@ def plan_folder(src, label_scheme: str = "cpi", decode: bool = True, max_side: i
                         f"study (06) need at least 2 classes")
     return FolderPlan(scan=scan, rows=rows, problems=problems, bad=bad, modes=modes, shapes=shapes,
                       border=border, warnings=warnings, metadata_columns=meta_cols)
-
-
-def _ambiguous_ids(why) -> list[str]:
-    """The image ids an ambiguous-key reason lists (so those images point at the bad row)."""
-    if not isinstance(why, str) or "ambiguous" not in why:
-        return []
-    inner = why.split("(", 1)[1].split(")", 1)[0]
-    return [s.strip() for s in inner.split(",") if s.strip() and " more" not in s]
 
 
 def import_folder(
