@@ -432,7 +432,8 @@ def plan_folder(src, label_scheme: str = "cpi", max_side: int | None = None) -> 
             uniform.append(ids[i])
     odd = {m: n for m, n in modes.items() if m != "L"}
     if odd:
-        warnings.append("converted to 8-bit grey: " + ", ".join(f"{n} {m}" for m, n in sorted(odd.items())))
+        warnings.append("converted to 8-bit grey: " + ", ".join(f"{n} {'1-bit' if m == '1' else m}"
+                                                               for m, n in sorted(odd.items())))
     if uniform:
         warnings.append(f"{len(uniform)} image(s) have a single grey level (blank frames, no particle): "
                         + ", ".join(uniform[:5]) + (" ..." if len(uniform) > 5 else ""))
