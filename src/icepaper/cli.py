@@ -66,6 +66,14 @@ def _cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_data(a: argparse.Namespace) -> int:
+    from .data.check import check_data, exit_code
+
+    report = check_data(Path(a.path), label_scheme=a.label_scheme)
+    print(report)
+    return exit_code(report)
+
+
 def _cmd_info(a: argparse.Namespace) -> int:
     from .data.packed import PackedDataset
 
@@ -124,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("dest")
     ex.add_argument("--scheme", default="cpi")
     ex.set_defaults(func=_cmd_export)
+
+    cd = sub.add_parser("check-data", help="inspect a data folder without writing anything: layout, classes, "
+                        "bad files, duplicates, which notebook sections will run (exit 2: nothing importable)")
+    cd.add_argument("path")
+    cd.add_argument("--label-scheme", default="cpi", help="label column the class folders fill (default cpi)")
+    cd.set_defaults(func=_cmd_check_data)
 
     inf = sub.add_parser("info", help="summarise a packed dataset")
     inf.add_argument("path")
