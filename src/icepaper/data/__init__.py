@@ -39,9 +39,10 @@ def load_dataset(cfg) -> PackedDataset:
     src = Path(cfg.data)
     if is_packed(src):
         return PackedDataset(src)
-    from .importers import import_any
+    from .importers import IMPORTER_VERSION, import_any
 
-    key = {"kind": "import", "src": str(src.resolve()), "size": size, "stamp": _tree_stamp(src)}
+    key = {"kind": "import", "src": str(src.resolve()), "size": size, "stamp": _tree_stamp(src),
+           "importer": IMPORTER_VERSION}
     root = paths.datasets_dir() / f"imported-{src.name}-{size}px-{key_hash(key)}"
     if not is_packed(root):
         print(import_any(src, root, image_size=size))  # what was converted, inverted or skipped
