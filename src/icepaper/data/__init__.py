@@ -17,6 +17,7 @@ __all__ = ["PackedDataset", "PackedWriter", "is_packed", "load_dataset"]
 def load_dataset(cfg) -> PackedDataset:
     """The dataset a notebook runs on, built or imported on first use and cached."""
     from .. import paths
+    from ..atomic import dir_lock, remove_stale
     from ..cache import key_hash
 
     size = int(cfg.profile.data["image_size"])
@@ -28,7 +29,10 @@ def load_dataset(cfg) -> PackedDataset:
                "generator": _generator_version()}
         root = paths.datasets_dir() / f"synthetic-{n}-{size}px-{key_hash(key)}"
         if not is_packed(root):
-            generate_dataset(root, n_images=n, image_size=size, seed=cfg.seed)
+            with dir_lock(root):  # a concurrent run builds it once; the other waits and reuses it
+                remove_stale(root.parent)  # temporaries of killed builds
+                if not is_packed(root):
+                    generate_dataset(root, n_images=n, image_size=size, seed=cfg.seed)
         return PackedDataset(root)
     src = Path(cfg.data)
     if is_packed(src):
@@ -38,7 +42,10 @@ def load_dataset(cfg) -> PackedDataset:
     key = {"kind": "import", "src": str(src.resolve()), "size": size, "stamp": _tree_stamp(src)}
     root = paths.datasets_dir() / f"imported-{src.name}-{size}px-{key_hash(key)}"
     if not is_packed(root):
-        print(import_any(src, root, image_size=size))  # what was converted, inverted or skipped
+        with dir_lock(root):
+            remove_stale(root.parent)
+            if not is_packed(root):
+                print(import_any(src, root, image_size=size))  # what was converted, inverted or skipped
     return PackedDataset(root)
 
 

@@ -35,10 +35,17 @@ Bad input
     ``on_error="skip"`` imports the rest and lists what it skipped and why in the
     ``ImportReport``. Writing goes through ``PackedWriter``: the dataset appears under
     its final name only when complete.
+
+Output folder (``icepaper.data.destination``)
+    Imports and exports refuse an output that is the input, inside it or contains it, and
+    a non-empty output folder they did not write. Replacing an existing packed dataset (or
+    export folder) needs ``overwrite=True`` (``--overwrite``); the old one stays until the
+    new one is complete. Two writers of one output take turns (a lock beside it).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -52,6 +59,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .destination import EXPORT_MARKER, is_export, writes_destination
 from .images import IMAGE_EXTENSIONS, POLARITIES, ImageReadError, read_grey, to_packed
 from .packed import LABEL_SCHEMES, PackedDataset, PackedWriter
 from .sheets import CANVAS_RGB, CPI_UM_PER_PX, extract_sheet, read_sheet, sheet_counts
@@ -73,8 +81,8 @@ class BadInputError(ValueError):
         lines = [f"  {f}: {r}" for f, r in self.problems[:25]]
         if len(self.problems) > 25:
             lines.append(f"  ... and {len(self.problems) - 25} more")
-        tail = f"\n{hint}" if hint else ("\nNothing was written. Fix these, or pass on_error='skip' "
-                                          "to import the rest and skip them.")
+        tail = f"\n{hint}" if hint else ("\nNothing was written. Fix these, or pass --on-error skip "
+                                          "(on_error='skip' in Python) to import the rest and skip them.")
         super().__init__(f"cannot import {src}: {len(self.problems)} problem(s)\n" + "\n".join(lines) + tail)
 
 
@@ -250,6 +258,7 @@ def _write(root: Path, size: int, rows: pd.DataFrame, load_fn, name: str, proven
 # --------------------------------------------------------------------------- image folders
 
 
+@writes_destination("dataset", src="src", dest="root")
 def import_folder(
     src,
     root,
@@ -454,6 +463,7 @@ def looks_like_sheet(path) -> bool:
     return bool(canvas >= 0.25 or white >= 0.5)
 
 
+@writes_destination("dataset", src="src", dest="root")
 def import_sheets(
     src,
     root,
@@ -566,6 +576,7 @@ def import_sheets(
 # --------------------------------------------------------------------------- dispatch, export
 
 
+@writes_destination("dataset", src="src", dest="root")
 def import_any(src, root, image_size: int, **kwargs) -> ImportReport:
     """Import ``src`` as CPI sheets when its top level holds only sheet-like images, else as an image folder."""
     src = _check_src(src)
@@ -582,6 +593,7 @@ def _safe_name(s: str) -> str:
     return s or "_"
 
 
+@writes_destination("export", src="ds", dest="dest")
 def export_folder(ds: PackedDataset, dest, scheme: str | None = "cpi", indices=None) -> Path:
     """Write ``ds`` to ``<dest>/<class>/<image_id>.png`` plus ``<dest>/metadata.csv`` (atomically).
 
@@ -601,7 +613,7 @@ def export_folder(ds: PackedDataset, dest, scheme: str | None = "cpi", indices=N
     names = [_safe_name(i) for i in meta["image_id"]]
     if len(set(names)) != len(names):
         raise ValueError(f"{ds.root}: image ids collide after making them file names; cannot export")
-    with atomic_dir(dest) as tmp:
+    with atomic_dir(dest, replace=is_export) as tmp:
         for k, (i, fname) in enumerate(zip(idx, names)):
             lab = meta[scheme].iloc[k] if use_scheme else None
             folder = tmp / _safe_name(lab) if isinstance(lab, str) and lab else tmp
@@ -609,6 +621,8 @@ def export_folder(ds: PackedDataset, dest, scheme: str | None = "cpi", indices=N
             Image.fromarray(np.asarray(ds[int(i)])).save(folder / f"{fname}.png")
         out = meta.drop(columns=[c for c in ("source_file",) if c in meta.columns])
         out.to_csv(tmp / METADATA_FILE, index=False)
+        (tmp / EXPORT_MARKER).write_text(json.dumps({"exported_from": str(ds.root), "n_images": len(idx),
+                                                     "scheme": scheme}, indent=2) + "\n")
     return dest
 
 
