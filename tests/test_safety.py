@@ -131,6 +131,10 @@ def test_replacing_a_dataset_needs_overwrite_and_keeps_the_old_until_done(tmp_pa
     assert seen == [fp] and len(PackedDataset(dest)) == 1
     rep = import_folder(src, dest, image_size=32, overwrite=True)
     assert rep.n_imported == 6 and PackedDataset(dest).size == 32
+    link = tmp_path / "link"
+    link.symlink_to(dest)  # through a symlink: the dataset it points to is replaced, the link stays
+    import_any(src, link, image_size=24, overwrite=True)
+    assert link.is_symlink() and PackedDataset(dest).size == 24
     assert _leftovers(tmp_path) == []
 
 

@@ -215,6 +215,8 @@ def atomic_dir(final: Path, replace: bool | Callable[[Path], bool] = False) -> I
     temporary folder is removed and ``final`` is left as it was.
     """
     final = Path(final)
+    if final.is_symlink():  # replace what the link points to; the link stays
+        final = Path(os.path.realpath(final))
     final.parent.mkdir(parents=True, exist_ok=True)
     check_writable(final.parent)
     with dir_lock(final):
