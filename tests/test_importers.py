@@ -355,7 +355,7 @@ def test_failed_import_keeps_existing_dataset(tmp_path):
     fp = PackedDataset(out).fingerprint
     (src / "column" / "bad.png").write_bytes(b"")
     with pytest.raises(BadInputError):
-        import_folder(src, out, image_size=S)
+        import_folder(src, out, image_size=S, overwrite=True)
     assert PackedDataset(out).fingerprint == fp
 
 

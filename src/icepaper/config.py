@@ -63,12 +63,23 @@ class RunConfig:
     def save_figure(self, fig, name: str, dpi: int = 130) -> Path:
         """Save ``fig`` as ``<out>/figures/<name>.png`` and ``.pdf`` with fixed metadata.
 
-        ``name`` says which paper figure it reproduces, e.g. ``seed002_fig01_gallery``.
+        ``name`` says which paper figure it reproduces, e.g. ``seed002_fig01_gallery``. Each
+        file is written under a temporary name and renamed, so a killed run leaves no half figure.
         """
+        import os
+
+        from .atomic import temp_path_for
+
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         png = self.figures_dir / f"{name}.png"
-        fig.savefig(png, dpi=dpi, bbox_inches="tight", metadata=_PNG_META)
-        fig.savefig(self.figures_dir / f"{name}.pdf", bbox_inches="tight", metadata=_PDF_META)
+        for path, kw in ((png, {"dpi": dpi, "metadata": _PNG_META}),
+                         (self.figures_dir / f"{name}.pdf", {"metadata": _PDF_META})):
+            tmp = temp_path_for(path)
+            try:
+                fig.savefig(tmp, bbox_inches="tight", **kw)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         return png
 
     def record(self, **numbers: Any) -> None:

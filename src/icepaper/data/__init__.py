@@ -18,6 +18,7 @@ __all__ = ["PackedDataset", "PackedWriter", "is_packed", "load_dataset"]
 def load_dataset(cfg) -> PackedDataset:
     """The dataset a notebook runs on, built or imported on first use and cached."""
     from .. import paths
+    from ..atomic import dir_lock, remove_stale
     from ..cache import key_hash
 
     size = int(cfg.profile.data["image_size"])
@@ -33,8 +34,11 @@ def load_dataset(cfg) -> PackedDataset:
             key["oap"] = OAP_VERSION
         root = paths.datasets_dir() / f"{kind}-{n}-{size}px-{key_hash(key)}"
         if not is_packed(root):
-            make = generate.generate_dataset if kind == "synthetic" else generate.generate_oap_dataset
-            make(root, n_images=n, image_size=size, seed=cfg.seed)
+            with dir_lock(root):  # a concurrent run builds it once; the other waits and reuses it
+                remove_stale(root.parent)  # temporaries of killed builds
+                if not is_packed(root):
+                    make = generate.generate_dataset if kind == "synthetic" else generate.generate_oap_dataset
+                    make(root, n_images=n, image_size=size, seed=cfg.seed)
         return PackedDataset(root)
     src = Path(cfg.data)
     if is_packed(src):
@@ -45,7 +49,10 @@ def load_dataset(cfg) -> PackedDataset:
            "importer": IMPORTER_VERSION}
     root = paths.datasets_dir() / f"imported-{src.name}-{size}px-{key_hash(key)}"
     if not is_packed(root):
-        print(import_any(src, root, image_size=size))  # what was converted, inverted or skipped
+        with dir_lock(root):
+            remove_stale(root.parent)
+            if not is_packed(root):
+                print(import_any(src, root, image_size=size))  # what was converted, inverted or skipped
     return PackedDataset(root)
 
 

@@ -48,10 +48,17 @@ Bad input
     ``on_error="skip"`` imports the rest and lists what it skipped and why in the
     ``ImportReport``. Writing goes through ``PackedWriter``: the dataset appears under
     its final name only when complete.
+
+Output folder (``icepaper.data.destination``)
+    Imports and exports refuse an output that is the input, inside it or contains it, and
+    a non-empty output folder they did not write. Replacing an existing packed dataset (or
+    export folder) needs ``overwrite=True`` (``--overwrite``); the old one stays until the
+    new one is complete. Two writers of one output take turns (a lock beside it).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -65,6 +72,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .destination import EXPORT_MARKER, is_export, writes_destination
 from .images import (
     IMAGE_EXTENSIONS,
     MIN_SIDE,
@@ -445,6 +453,7 @@ def plan_folder(src, label_scheme: str = "cpi", max_side: int | None = None) -> 
                       border=border, warnings=warnings, metadata_columns=meta_cols)
 
 
+@writes_destination("dataset", src="src", dest="root")
 def import_folder(
     src,
     root,
@@ -553,6 +562,7 @@ def looks_like_sheet(path) -> bool:
     return bool(canvas >= 0.25 or white >= 0.5)
 
 
+@writes_destination("dataset", src="src", dest="root")
 def import_sheets(
     src,
     root,
@@ -665,6 +675,7 @@ def import_sheets(
 # --------------------------------------------------------------------------- dispatch, export
 
 
+@writes_destination("dataset", src="src", dest="root")
 def import_any(src, root, image_size: int, **kwargs) -> ImportReport:
     """Import ``src`` as CPI sheets when its top level holds only sheet-like images, else as an image folder."""
     src = _check_src(src)
@@ -686,6 +697,7 @@ def _safe_name(s: str) -> str:
     return s or "_"
 
 
+@writes_destination("export", src="ds", dest="dest")
 def export_folder(ds: PackedDataset, dest, scheme: str | None = "cpi", indices=None) -> Path:
     """Write ``ds`` to ``<dest>/<class>/<image_id>.png`` plus ``<dest>/metadata.csv`` (atomically).
 
@@ -714,13 +726,15 @@ def export_folder(ds: PackedDataset, dest, scheme: str | None = "cpi", indices=N
         if other != str(iid):
             raise ValueError(f"{ds.root}: image ids {other!r} and {iid!r} both become the file {f!r}; "
                              f"cannot export")
-    with atomic_dir(dest) as tmp:
+    with atomic_dir(dest, replace=is_export) as tmp:
         for i, f in zip(idx, files):
             (tmp / f).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.asarray(ds[int(i)])).save(tmp / f)
         out = meta.drop(columns=[c for c in ("source_file",) if c in meta.columns])
         out.insert(0, "file", files)
         out.to_csv(tmp / METADATA_FILE, index=False)
+        (tmp / EXPORT_MARKER).write_text(json.dumps({"exported_from": str(ds.root), "n_images": len(idx),
+                                                     "scheme": scheme}, indent=2) + "\n")
     return dest
 
 

@@ -129,7 +129,9 @@ class PackedWriter:
 
     Use as a context manager; call ``add(images, rows)`` with chunks of (n, size, size)
     uint8 images and a list/DataFrame of n metadata rows. If the block raises, nothing is
-    left at ``root`` (an existing dataset there stays untouched).
+    left at ``root`` (an existing dataset there stays untouched). An existing packed dataset
+    at ``root`` is replaced when the new one is complete; any other non-empty folder there
+    is refused (FileExistsError) before anything is written.
     """
 
     def __init__(self, root: str | Path, image_size: int, name: str = "", provenance: dict | None = None):
@@ -146,7 +148,7 @@ class PackedWriter:
         self._n = 0
 
     def __enter__(self) -> PackedWriter:
-        self._ctx = atomic_dir(self.root)
+        self._ctx = atomic_dir(self.root, replace=is_packed)
         self._tmp = self._ctx.__enter__()
         return self
 

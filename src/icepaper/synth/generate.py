@@ -212,15 +212,47 @@ def _iter_rendered(table, image_size, seed, inst, workers):
     # fork (Linux) needs no importable __main__ (works from scripts and notebooks); the
     # workers only use numpy and OpenCV with one thread, never torch
     ctx = get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as ex:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(os.getpid(),)) as ex:
         yield from ex.map(_render_chunk, jobs, chunksize=1)
 
 
-def _worker_init() -> None:
+def _worker_init(parent_pid: int) -> None:
     import cv2
 
     os.environ["OMP_NUM_THREADS"] = "1"
     cv2.setNumThreads(1)
+    _die_with_parent(parent_pid)
+
+
+def _die_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
+    """End this worker when its parent (the kernel or script) ends, even by ``kill -9``.
+
+    Linux: the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``).
+    Everywhere: a daemon thread polls the parent pid every ``poll_s`` s and exits when the
+    worker has been re-parented.
+    """
+    import signal
+    import threading
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog remains
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="icepaper-parent-watchdog", daemon=True).start()
 
 
 def _ids(prefix: str, n: int) -> list[str]:
@@ -405,7 +437,8 @@ class _ChunkMap:
     def __enter__(self):
         if self.workers > 1:
             ctx = get_context("fork" if sys.platform.startswith("linux") else "spawn")
-            self._ex = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_worker_init)
+            self._ex = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_worker_init,
+                                           initargs=(os.getpid(),))
         return self
 
     def map(self, fn, jobs: list):
