@@ -586,7 +586,7 @@ def import_sheets(
     ``width_um``/``height_um`` (minimum-area rectangle), ``dmax_um`` (max Feret diameter),
     ``cutoff`` (0..1), ``pixel_um`` of the stored image, ``instrument`` and ``campaign``.
     An optional ``metadata.csv`` keyed by sheet file name adds per-sheet columns (e.g.
-    ``campaign``, ``temperature_c``) to all its crops. Rejected crops (too small, text,
+    ``campaign``, ``temperature_c``) to all its crops. Rejected crops (too small, text, streak,
     no particle, cut off) are counted per sheet in ``report.sheets``.
     ``group_by_sheet``: keep all crops of a sheet in one split (they share a cloud).
     """
