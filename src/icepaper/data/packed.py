@@ -14,7 +14,8 @@ Required metadata columns: ``image_id`` (unique str), ``split`` (train/val/test 
 "unassigned"), ``source_file``. Optional columns used by the notebooks: ``habit19``,
 ``habit4``, ``cpi`` (labels per scheme, missing = not in that scheme), ``campaign``,
 ``instrument``, ``temperature_c`` (deg C), ``supersaturation`` (fraction over ice),
-``dmax_um`` (maximum dimension, um), ``pixel_um`` (um per stored pixel).
+``dmax_um`` (maximum dimension, um), ``pixel_um`` (um per stored pixel), ``source_px``
+(longer side of an imported image file, px).
 
 A dataset is written under a temporary name and renamed at the end (``PackedWriter``),
 so nothing half-written ever looks complete.
