@@ -559,14 +559,14 @@ def paper_comparison(sizes: Mapping[str, Any]):
 
 # --------------------------------------------------------------------------- example particles
 
-_LABEL_COLUMNS = ("base_habit", "habit", "cpi", "habit19", "habit4")
+_LABEL_COLUMNS = ("base_habit", "habit", "cpi", "habit19", "habit4", "oap")
 _KIND_CHAIN = {
-    "needle": ("needle", "column", "Column", "bullet_rosette"),
-    "column": ("column", "Column", "needle"),
+    "needle": ("needle", "column", "Column", "column_needle", "bullet_rosette"),
+    "column": ("column", "Column", "column_needle", "needle"),
     "plate": ("plate", "stellar", "Plate", "planar_polycrystal"),
     "aggregate": ("Column_aggregate", "Plate_aggregate", "aggregate", "Irregular_aggregate"),
 }
-_ELONGATED = {"needle", "column", "Column"}
+_ELONGATED = {"needle", "column", "Column", "column_needle"}
 # what stands in for a kind in a dataset without its labels (chosen by shape, pick_particles)
 SHAPE_FALLBACK = {"needle": "elongated", "column": "elongated", "plate": "compact", "aggregate": "irregular"}
 
@@ -592,9 +592,12 @@ def _pristine_mask(meta, aggregate: bool) -> np.ndarray:
 
 
 def _uncut_mask(meta) -> np.ndarray | None:
-    if "cutoff_frac" not in meta.columns:
-        return None
-    return (meta["cutoff_frac"].fillna(0.0) < 0.01).to_numpy()
+    """Particles the metadata say are whole: cut off by < 1 % (``cutoff_frac``), not truncated
+    at an OAP array end (``truncated``, ``edge_touching``); None when no such column exists."""
+    masks = [(meta["cutoff_frac"].fillna(0.0) < 0.01).to_numpy()] if "cutoff_frac" in meta.columns else []
+    masks += [~meta[c].fillna(False).astype(bool).to_numpy() for c in ("truncated", "edge_touching")
+              if c in meta.columns]
+    return np.logical_and.reduce(masks) if masks else None
 
 
 def _many_components_mask(meta) -> np.ndarray | None:
