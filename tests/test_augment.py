@@ -245,3 +245,16 @@ def test_pick_examples_without_labels_chooses_by_shape(packed_factory):
     ex = A.pick_examples(ds, ("needle", "plate", "aggregate"))
     assert ex == [("elongated by shape (no needle label)", 2), ("compact by shape (no plate label)", 0),
                   ("irregular by shape (no aggregate label)", 1)]
+
+
+def test_pick_particles_reads_text_metadata(packed_factory):
+    """metadata.csv columns arrive as text: flags and numbers are parsed, not compared as strings."""
+    import pandas as pd
+
+    imgs = np.stack([_needle(angle=a) for a in (0, 40, 80, 120)])
+    meta = pd.DataFrame({"image_id": [f"i{k}" for k in range(4)], "split": "train", "source_file": "",
+                         "cpi": "needle", "aged": ["True", "False", "False", None],
+                         "cutoff_frac": ["0.0", "0.3", "0.0", "0.0"], "truncated": ["False", "False", "1", "false"]})
+    ds = packed_factory(imgs, meta.astype("string"))
+    found, idx = A.pick_particles(ds, "needle", n=4)
+    assert found == "needle" and sorted(idx) == [3]  # 0 aged, 1 cut off, 2 truncated

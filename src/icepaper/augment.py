@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torchvision.transforms.v2 as T
 from lightly.transforms import IBOTTransform, MoCoV2Transform
@@ -576,16 +577,31 @@ def _label_mask(meta, name: str) -> np.ndarray:
     for col in _LABEL_COLUMNS:
         if col in meta.columns:
             m |= (meta[col].astype("string") == name).fillna(False).to_numpy(dtype=bool)
-    if name == "aggregate" and "aggregate" in meta.columns and meta["aggregate"].dtype == bool:
-        m |= meta["aggregate"].to_numpy(dtype=bool)
+    if name == "aggregate" and "aggregate" in meta.columns:
+        m |= _flag(meta, "aggregate")
     return m
+
+
+def _flag(meta, col: str) -> np.ndarray:
+    """A yes/no metadata column as bools, whether stored as bools or as text ("True", "1",
+    "yes" from an imported metadata.csv); missing = False."""
+    s = meta[col]
+    if s.dtype == bool:
+        return s.to_numpy()
+    text = s.astype("string").str.strip().str.lower()
+    return text.isin(["true", "1", "1.0", "yes"]).fillna(False).to_numpy(dtype=bool)
+
+
+def _number(meta, col: str, missing: float) -> np.ndarray:
+    """A numeric metadata column as floats (text parsed; unparsable or missing = ``missing``)."""
+    return pd.to_numeric(meta[col], errors="coerce").fillna(missing).to_numpy(dtype=float)
 
 
 def _pristine_mask(meta, aggregate: bool) -> np.ndarray:
     ok = np.ones(len(meta), dtype=bool)
     for col in ("aged", "blurry") + (() if aggregate else ("aggregate",)):
         if col in meta.columns:
-            ok &= ~meta[col].fillna(False).astype(bool).to_numpy()
+            ok &= ~_flag(meta, col)
     if "artefact" in meta.columns:
         ok &= (meta["artefact"].fillna("").astype(str) == "").to_numpy()
     return ok
@@ -594,16 +610,15 @@ def _pristine_mask(meta, aggregate: bool) -> np.ndarray:
 def _uncut_mask(meta) -> np.ndarray | None:
     """Particles the metadata say are whole: cut off by < 1 % (``cutoff_frac``), not truncated
     at an OAP array end (``truncated``, ``edge_touching``); None when no such column exists."""
-    masks = [(meta["cutoff_frac"].fillna(0.0) < 0.01).to_numpy()] if "cutoff_frac" in meta.columns else []
-    masks += [~meta[c].fillna(False).astype(bool).to_numpy() for c in ("truncated", "edge_touching")
-              if c in meta.columns]
+    masks = [_number(meta, "cutoff_frac", 0.0) < 0.01] if "cutoff_frac" in meta.columns else []
+    masks += [~_flag(meta, c) for c in ("truncated", "edge_touching") if c in meta.columns]
     return np.logical_and.reduce(masks) if masks else None
 
 
 def _many_components_mask(meta) -> np.ndarray | None:
     if "n_components" not in meta.columns:
         return None
-    return (meta["n_components"].fillna(0) >= 3).to_numpy()
+    return _number(meta, "n_components", 0.0) >= 3
 
 
 def pick_particles(ds, kind: str, n: int = 1, seed: int = 0, exclude: Sequence[int] = (),
