@@ -225,7 +225,36 @@ def test_pick_examples_uses_labels_and_falls_back(packed_factory):
     assert ex["plate"] == 1 and ex["aggregate"] == 3
     found, idx = A.pick_particles(ds, "needle", n=5)
     assert found == "needle" and sorted(idx) == [0, 2]
-    # no labels at all: random particles, said so
+    # no labels at all: chosen by shape, said so
     plain = packed_factory(imgs, name="plain")
     found, idx = A.pick_particles(plain, "needle", n=2)
-    assert found.startswith("random") and len(idx) == 2
+    assert found == "elongated by shape (no needle label)" and len(idx) == 2
+    found, idx = A.pick_particles(plain, "bullet", n=1)  # no shape rule for this kind: random
+    assert found.startswith("random") and len(idx) == 1
+
+
+def test_pick_examples_without_labels_chooses_by_shape(packed_factory):
+    bar = np.full((64, 64), 230, np.uint8)
+    cv2.rectangle(bar, (10, 29), (53, 34), 40, -1)  # elongated
+    disc = np.full((64, 64), 230, np.uint8)
+    cv2.circle(disc, (32, 32), 12, 40, -1)  # compact
+    star = np.full((64, 64), 230, np.uint8)
+    for a in (0, 60, 120):  # three crossing arms: least convex
+        cv2.ellipse(star, (32, 32), (22, 3), a, 0, 360, 40, -1)
+    ds = packed_factory(np.stack([disc, star, bar]))
+    ex = A.pick_examples(ds, ("needle", "plate", "aggregate"))
+    assert ex == [("elongated by shape (no needle label)", 2), ("compact by shape (no plate label)", 0),
+                  ("irregular by shape (no aggregate label)", 1)]
+
+
+def test_pick_particles_reads_text_metadata(packed_factory):
+    """metadata.csv columns arrive as text: flags and numbers are parsed, not compared as strings."""
+    import pandas as pd
+
+    imgs = np.stack([_needle(angle=a) for a in (0, 40, 80, 120)])
+    meta = pd.DataFrame({"image_id": [f"i{k}" for k in range(4)], "split": "train", "source_file": "",
+                         "cpi": "needle", "aged": ["True", "False", "False", None],
+                         "cutoff_frac": ["0.0", "0.3", "0.0", "0.0"], "truncated": ["False", "False", "1", "false"]})
+    ds = packed_factory(imgs, meta.astype("string"))
+    found, idx = A.pick_particles(ds, "needle", n=4)
+    assert found == "needle" and sorted(idx) == [3]  # 0 aged, 1 cut off, 2 truncated

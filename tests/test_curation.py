@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from icepaper.curation import (
@@ -139,3 +140,30 @@ def test_curate_profile_sizes_and_cache(packed_factory, tmp_path, monkeypatch):
     assert a.folder == b.folder
     sub = curate(cfg, ds, x, pool=np.arange(0, len(x), 2), embed_key="mix")
     assert sub.folder != a.folder and np.isin(sub.indices, np.arange(0, len(x), 2)).all()
+
+
+def test_cluster_gallery_names_the_majority_class(packed_factory, mixture_tree):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from icepaper.curation import plot_cluster_samples
+
+    x, y, tree = mixture_tree
+    ds = packed_factory(np.full((len(x), 8, 8), 200, np.uint8))
+    pool = np.arange(len(x))
+    labels = np.array([f"class{c}" for c in y], dtype=object)
+    labels[::7] = None  # missing labels are left out of the share
+    fig = plot_cluster_samples(ds, tree, pool, per_cluster=3, max_clusters=4, labels=labels)
+    top = tree.point_labels(len(tree.levels))
+    for ax in fig.axes:
+        cid, size, cls, share = ax.get_ylabel().split("\n")
+        members = np.flatnonzero(top == int(cid[1:]))
+        counts = pd.Series(labels[members]).dropna().value_counts()
+        assert int(size) == len(members) and cls == counts.index[0]
+        assert share == f"{counts.iloc[0] / counts.sum():.0%}"
+    plt.close(fig)
+    fig = plot_cluster_samples(ds, tree, pool, per_cluster=3, max_clusters=4)  # unlabelled: id and size
+    assert all(len(ax.get_ylabel().split("\n")) == 2 for ax in fig.axes)
+    plt.close(fig)

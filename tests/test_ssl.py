@@ -355,3 +355,34 @@ def test_moco_momentum_is_constant_byol_goes_to_one():
     assert [moco.schedule(s, 10)["momentum"] for s in (0, 5, 10)] == pytest.approx([0.99] * 3)
     assert byol.schedule(0, 10)["momentum"] == pytest.approx(0.99)
     assert byol.schedule(10, 10)["momentum"] == pytest.approx(1.0)
+
+
+def test_knn_unavailable_says_why(packed_factory):
+    from icepaper.ssl.pretrain import knn_unavailable
+
+    imgs = np.full((6, 8, 8), 200, np.uint8)
+    split = ["train", "train", "train", "test", "test", "val"]
+
+    def ds(name, **cols):
+        meta = pd.DataFrame({"image_id": [f"i{k}" for k in range(6)], "split": split, "source_file": "", **cols})
+        return packed_factory(imgs, meta, name=name)
+
+    assert knn_unavailable(ds("none")) == "no class labels"
+    assert knn_unavailable(ds("one", cpi=["a"] * 6)) == "one cpi class only"
+    assert "no labelled images" in knn_unavailable(ds("untested", cpi=["a", "b", "a", None, None, None]))
+    assert knn_unavailable(ds("ok", cpi=["a", "b", None, "a", None, None])) == ""
+
+
+def test_knn_gains_and_text():
+    from icepaper.ssl import report
+
+    before = np.array([0, 0, 1, 0] * 10, bool)
+    hits = {"ibot_vmf": {"random_init": before, "trained": np.ones(40, bool)},
+            "ibot": {"random_init": before, "trained": before}}
+    knn = report.knn_gains(hits)
+    assert knn["ibot_vmf"]["trained"] == 1.0 and knn["ibot_vmf"]["gain_pp"] == pytest.approx(75.0)
+    assert knn["ibot"]["gain_pp"] == 0.0 and knn["vmf_vs_plain_ibot"]["gain_pp"] == pytest.approx(75.0)
+    text = report.knn_text(knn, n_test=40).splitlines()
+    assert text[0].startswith("kNN accuracy (%) on 40 test images")
+    assert text[1].endswith("(helped)") and text[2].endswith("(no clear difference)")
+    assert text[-1].endswith("(vMF helps)") and text[-2] == ""

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torchvision.transforms.v2 as T
 from lightly.transforms import IBOTTransform, MoCoV2Transform
@@ -559,14 +560,16 @@ def paper_comparison(sizes: Mapping[str, Any]):
 
 # --------------------------------------------------------------------------- example particles
 
-_LABEL_COLUMNS = ("base_habit", "habit", "cpi", "habit19", "habit4")
+_LABEL_COLUMNS = ("base_habit", "habit", "cpi", "habit19", "habit4", "oap")
 _KIND_CHAIN = {
-    "needle": ("needle", "column", "Column", "bullet_rosette"),
-    "column": ("column", "Column", "needle"),
+    "needle": ("needle", "column", "Column", "column_needle", "bullet_rosette"),
+    "column": ("column", "Column", "column_needle", "needle"),
     "plate": ("plate", "stellar", "Plate", "planar_polycrystal"),
     "aggregate": ("Column_aggregate", "Plate_aggregate", "aggregate", "Irregular_aggregate"),
 }
-_ELONGATED = {"needle", "column", "Column"}
+_ELONGATED = {"needle", "column", "Column", "column_needle"}
+# what stands in for a kind in a dataset without its labels (chosen by shape, pick_particles)
+SHAPE_FALLBACK = {"needle": "elongated", "column": "elongated", "plate": "compact", "aggregate": "irregular"}
 
 
 def _label_mask(meta, name: str) -> np.ndarray:
@@ -574,31 +577,48 @@ def _label_mask(meta, name: str) -> np.ndarray:
     for col in _LABEL_COLUMNS:
         if col in meta.columns:
             m |= (meta[col].astype("string") == name).fillna(False).to_numpy(dtype=bool)
-    if name == "aggregate" and "aggregate" in meta.columns and meta["aggregate"].dtype == bool:
-        m |= meta["aggregate"].to_numpy(dtype=bool)
+    if name == "aggregate" and "aggregate" in meta.columns:
+        m |= _flag(meta, "aggregate")
     return m
+
+
+def _flag(meta, col: str) -> np.ndarray:
+    """A yes/no metadata column as bools, whether stored as bools or as text ("True", "1",
+    "yes" from an imported metadata.csv); missing = False."""
+    s = meta[col]
+    if s.dtype == bool:
+        return s.to_numpy()
+    text = s.astype("string").str.strip().str.lower()
+    return text.isin(["true", "1", "1.0", "yes"]).fillna(False).to_numpy(dtype=bool)
+
+
+def _number(meta, col: str, missing: float) -> np.ndarray:
+    """A numeric metadata column as floats (text parsed; unparsable or missing = ``missing``)."""
+    return pd.to_numeric(meta[col], errors="coerce").fillna(missing).to_numpy(dtype=float)
 
 
 def _pristine_mask(meta, aggregate: bool) -> np.ndarray:
     ok = np.ones(len(meta), dtype=bool)
     for col in ("aged", "blurry") + (() if aggregate else ("aggregate",)):
         if col in meta.columns:
-            ok &= ~meta[col].fillna(False).astype(bool).to_numpy()
+            ok &= ~_flag(meta, col)
     if "artefact" in meta.columns:
         ok &= (meta["artefact"].fillna("").astype(str) == "").to_numpy()
     return ok
 
 
 def _uncut_mask(meta) -> np.ndarray | None:
-    if "cutoff_frac" not in meta.columns:
-        return None
-    return (meta["cutoff_frac"].fillna(0.0) < 0.01).to_numpy()
+    """Particles the metadata say are whole: cut off by < 1 % (``cutoff_frac``), not truncated
+    at an OAP array end (``truncated``, ``edge_touching``); None when no such column exists."""
+    masks = [_number(meta, "cutoff_frac", 0.0) < 0.01] if "cutoff_frac" in meta.columns else []
+    masks += [~_flag(meta, c) for c in ("truncated", "edge_touching") if c in meta.columns]
+    return np.logical_and.reduce(masks) if masks else None
 
 
 def _many_components_mask(meta) -> np.ndarray | None:
     if "n_components" not in meta.columns:
         return None
-    return (meta["n_components"].fillna(0) >= 3).to_numpy()
+    return _number(meta, "n_components", 0.0) >= 3
 
 
 def pick_particles(ds, kind: str, n: int = 1, seed: int = 0, exclude: Sequence[int] = (),
@@ -607,18 +627,22 @@ def pick_particles(ds, kind: str, n: int = 1, seed: int = 0, exclude: Sequence[i
 
     Looks the kind up in the metadata (ground-truth base habit, then the ``cpi``/``habit19``/
     ``habit4`` labels), falling back along a chain of similar classes (needle -> column ->
-    Column ...) and finally to random particles for datasets without such labels. Where the
-    synthetic ground truth allows, it prefers pristine particles (not aged, blurry, an
-    artefact or cut off) and aggregates of 3+ crystals. Among ``n_candidates`` random matches
-    it keeps whole, visible particles (not cut, >= 2 % of the image) and prefers the most
-    elongated for needles/columns, otherwise those covering about 15 % of the image.
-    Returns (what was found, indices).
+    Column ...). Where the synthetic ground truth allows, it prefers pristine particles (not
+    aged, blurry, an artefact or cut off) and aggregates of 3+ crystals. Among
+    ``n_candidates`` random matches it keeps whole, visible particles (not cut, >= 2 % of the
+    image) and prefers the most elongated for needles/columns, otherwise those covering about
+    15 % of the image. A dataset without such labels gets particles chosen by shape among
+    ``n_candidates`` random ones (``SHAPE_FALLBACK``: the most elongated for needles/columns,
+    the most compact for plates, the least convex for aggregates; random for other kinds),
+    and "what was found" says so. Returns (what was found, indices).
     """
     meta = ds.meta
     rng = np.random.default_rng(seed)
     free = np.ones(len(meta), dtype=bool)
     free[list(exclude)] = False
-    found, pool = f"random particle (no {kind})", np.flatnonzero(free)
+    by_shape = kind in SHAPE_FALLBACK
+    found = f"{SHAPE_FALLBACK[kind]} by shape (no {kind} label)" if by_shape else f"random particle (no {kind})"
+    pool = np.flatnonzero(free)
     for name in _KIND_CHAIN.get(kind, (kind,)):
         m = _label_mask(meta, name) & free
         if m.any():
@@ -628,16 +652,36 @@ def pick_particles(ds, kind: str, n: int = 1, seed: int = 0, exclude: Sequence[i
                     m = m & pref
             pool = np.flatnonzero(m)
             found = name if kind.lower() in name.lower() else f"{name} (no {kind})"
+            by_shape = False
             break
     cand = rng.choice(pool, size=min(n_candidates, len(pool)), replace=False) if len(pool) else pool
     scored = []
     for i in cand:
         ar, area, cut = particle_stats(ds[int(i)])
-        if np.isfinite(ar) and not cut and area >= 0.02:
-            scored.append((ar if kind in _ELONGATED or found in _ELONGATED else abs(area - 0.15), int(i)))
+        if not (np.isfinite(ar) and not cut and area >= 0.02):
+            continue
+        if kind in _ELONGATED or found in _ELONGATED:
+            score = ar
+        elif by_shape:
+            score = _shape_score(kind, ds[int(i)], ar, area)
+        else:
+            score = abs(area - 0.15)
+        if np.isfinite(score):
+            scored.append((score, int(i)))
     scored.sort()
     picked = [i for _, i in scored[:n]] or [int(i) for i in cand[:n]]
     return found, picked
+
+
+def _shape_score(kind: str, img, ar: float, area: float) -> float:
+    """Lower = a better stand-in for ``kind`` without labels: plates are compact (high solidity,
+    aspect ratio near 1), aggregates least convex (low solidity); both at least 5 % of the image."""
+    from .features import image_features
+
+    if area < 0.05:
+        return float("nan")
+    solidity = image_features(np.asarray(img))["solidity"]
+    return float(-solidity * ar) if kind == "plate" else float(solidity)
 
 
 def pick_examples(ds, kinds: Sequence[str] = ("needle", "plate", "aggregate"),
@@ -652,6 +696,13 @@ def pick_examples(ds, kinds: Sequence[str] = ("needle", "plate", "aggregate"),
 
 
 # --------------------------------------------------------------------------- figures
+
+
+def _wrap(label: str, width: int = 16) -> str:
+    """A row label broken into lines of about ``width`` characters (words are not split)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(label), width, break_long_words=False)) or str(label)
 
 
 def _show(ax, img, title: str = "") -> None:
@@ -695,7 +746,7 @@ def plot_views(recipe: Recipe, images: Sequence, names: Sequence[str], seed: int
     with _seeded(seed):
         for r, (img, name) in enumerate(zip(images, names)):
             _show(axes[r, 0], img, "original")
-            axes[r, 0].set_ylabel(name, fontsize=8)
+            axes[r, 0].set_ylabel(_wrap(name), fontsize=8)
             for c, v in enumerate(recipe.views_uint8(img)):
                 _show(axes[r, c + 1], v, titles[c])
     fig.suptitle(f"{recipe.name}: {recipe.n_global} global + {recipe.n_local} local crops", fontsize=9)
@@ -712,7 +763,7 @@ def plot_recipe_pair(recipes: Sequence[Recipe], images: Sequence, names: Sequenc
     fig, axes = plt.subplots(len(images), ncol, figsize=(1.15 * ncol, 1.3 * len(images)), squeeze=False)
     for r, (img, name) in enumerate(zip(images, names)):
         _show(axes[r, 0], img, "original")
-        axes[r, 0].set_ylabel(name, fontsize=8)
+        axes[r, 0].set_ylabel(_wrap(name), fontsize=8)
         for k, recipe in enumerate(recipes):
             with _seeded(seed + r):
                 for d in range(n_draws):

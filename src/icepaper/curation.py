@@ -26,7 +26,8 @@ section 6); faiss does every k-means.
 
 ``curate(cfg, ds, embeddings)`` runs both with the profile's sizes and caches the result;
 ``latent_curation(cfg, ds)`` embeds every image with the notebook-03 network and curates;
-``seed000_runs(cfg, ds)`` is the seed-000 pipeline shared by notebooks 04 and 05: the
+``seed000_runs(cfg, ds)`` is the seed-000 pipeline shared by notebooks 04 and 05 (when
+``retraining_unavailable(cfg, n_curated)`` has no objection): the
 full from-scratch run of notebook 03, curation in its latent space, a from-scratch run on
 the curated subset (same number of epochs as the full run, as in the paper), and a short
 run on the curated subset from an initialisation (ImageNet weights from a local file when
@@ -477,6 +478,15 @@ def latent_curation(cfg, ds):
     return full, emb, curate(cfg, ds, emb, embed_key=file_hash(full.backbone))
 
 
+def retraining_unavailable(cfg, n_curated: int) -> str:
+    """Why the runs on the curated subset cannot train ("" when they can): the subset holds
+    fewer images than one training batch (``pretrain.batch_size``)."""
+    batch = int(cfg.profile.pretrain["batch_size"])
+    if n_curated < batch:
+        return f"{n_curated} curated images, fewer than one training batch of {batch}"
+    return ""
+
+
 def seed000_runs(cfg, ds) -> Seed000Runs:
     """Seed 000's pretraining recipe at profile scale (every step cached; notebooks 04 and 05).
 
@@ -541,6 +551,21 @@ def plot_class_distribution(labels, subsets: dict[str, np.ndarray], ax=None):
     return ax.figure
 
 
+def plot_run_losses(runs: Seed000Runs):
+    """Training loss per logged step of the full, curated and curated + init + short runs."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for name, r in (("full (notebook 03)", runs.full), ("curated, from scratch", runs.curated),
+                    ("curated + init + short", runs.short)):
+        if len(r.log):
+            ax.plot(r.log["step"], r.log["loss"], lw=1, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("iBOT-vMF loss")
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
 def plot_cluster_sizes(tree: HierarchicalKMeans, subset: np.ndarray | None = None):
     """Cluster sizes (points per cluster, sorted, log scale) at every level; with ``subset``
     (positions into the clustered points) the sizes after curation are drawn beside them."""
@@ -565,8 +590,10 @@ def plot_cluster_sizes(tree: HierarchicalKMeans, subset: np.ndarray | None = Non
 
 
 def plot_cluster_samples(ds, tree: HierarchicalKMeans, pool: np.ndarray, per_cluster: int = 8,
-                         max_clusters: int = 30, seed: int = 0):
-    """One row of random images per top-level cluster (largest clusters first)."""
+                         max_clusters: int = 30, seed: int = 0, labels=None):
+    """One row of random images per top-level cluster (largest clusters first), labelled with the
+    cluster id and size; with ``labels`` (one per dataset row, missing allowed) also the
+    cluster's most common class and its share of the cluster's labelled images."""
     import matplotlib.pyplot as plt
 
     from .plots import montage
@@ -584,6 +611,11 @@ def plot_cluster_samples(ds, tree: HierarchicalKMeans, pool: np.ndarray, per_clu
         ax.imshow(montage(ds.batch(pool[pick]), per_cluster), cmap="gray", vmin=0, vmax=255)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(f"#{c}\n{sizes[c]}", rotation=0, ha="right", va="center", fontsize=7)
+        text = f"#{c}\n{sizes[c]}"
+        if labels is not None:
+            lab_c = pd.Series(np.asarray(labels, dtype=object)[pool[members]]).dropna().value_counts()
+            if len(lab_c):
+                text += f"\n{lab_c.index[0]}\n{lab_c.iloc[0] / lab_c.sum():.0%}"
+        ax.set_ylabel(text, rotation=0, ha="right", va="center", fontsize=7)
     fig.tight_layout(h_pad=0.2)
     return fig

@@ -15,7 +15,8 @@ Images of any mode and shape are converted as ``icepaper.data.images`` describes
 uint8, dark particle on a bright background (``polarity``), letterboxed to a square with
 their own background level and resized to ``image_size``. ``pixel_um`` of a stored image
 is the original um/px (``metadata.csv`` column or the ``pixel_um`` argument; NA if unknown)
-times (longer original side / image_size).
+times (longer original side / image_size); ``source_px`` is that longer side (px), so sizes
+measured on a stored image convert back to pixels of the original file.
 
 metadata.csv
     One row per image, keyed by the first ``file``/``filename``/``file_name``/``path``/
@@ -89,6 +90,7 @@ from .scan import is_image_name as _is_image
 from .sheets import CANVAS_RGB, CPI_UM_PER_PX, extract_sheet, read_sheet, sheet_counts
 from .splits import SPLITS, assign_splits
 
+IMPORTER_VERSION = 2  # part of an import's cache key; bump when imports change (2: relative-path ids, source_px)
 FILE_COLUMNS = ("file", "filename", "file_name", "path", "filepath", "relative_path")
 KEY_COLUMNS = ("image_id", *FILE_COLUMNS)
 NUMERIC_COLUMNS = ("temperature_c", "supersaturation", "dmax_um", "pixel_um")
@@ -532,6 +534,7 @@ def import_folder(
     orig_um = rows["pixel_um"].to_numpy(copy=True)
     rows_out = rows.copy()
     rows_out["pixel_um"] = orig_um * longest[keep] / float(size)
+    rows_out["source_px"] = longest[keep]  # longer side of the original image (px): sizes in its pixels
     prov = {"importer": "folder", "src": str(src.resolve()), "polarity": polarity,
             "label_scheme": label_scheme, "n_skipped": len(problems), "seed": seed}
     _write(root, size, rows_out, load, name or root.name, prov, progress)

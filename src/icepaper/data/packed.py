@@ -15,7 +15,8 @@ Required metadata columns: ``image_id`` (unique str), ``split`` (train/val/test 
 ``habit4``, ``cpi``, ``oap`` (labels per scheme, missing = not in that scheme; ``oap`` =
 the optical-array-probe habit classes of ``icepaper.synth.oap``), ``campaign``,
 ``instrument``, ``temperature_c`` (deg C), ``supersaturation`` (fraction over ice),
-``dmax_um`` (maximum dimension, um), ``pixel_um`` (um per stored pixel).
+``dmax_um`` (maximum dimension, um), ``pixel_um`` (um per stored pixel), ``source_px``
+(longer side of an imported image file, px).
 
 A dataset is written under a temporary name and renamed at the end (``PackedWriter``),
 so nothing half-written ever looks complete.

@@ -12,7 +12,8 @@ Multi-GPU: ``torchrun --nproc_per_node=N -m icepaper.ssl.pretrain --method ibot_
 and rank 0 writes the checkpoint and the cache entry.
 
 ``knn_check(cfg, ds, backbone, n_images)`` / ``knn_hits(...)``: weighted kNN accuracy (cosine, k=20, T=0.07)
-of a backbone's embeddings on a labelled subset, to compare with a random-init network.
+of a backbone's embeddings on a labelled subset, to compare with a random-init network;
+``knn_unavailable(ds)`` says why a dataset does not allow it.
 """
 
 from __future__ import annotations
@@ -306,6 +307,21 @@ def knn_subset(ds, n_images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
     tr = np.sort(rng.choice(tr, min(len(tr), n_images), replace=False))
     te = np.sort(rng.choice(te, min(len(te), max(n_images // 2, 1)), replace=False))
     return tr, te, scheme
+
+
+def knn_unavailable(ds) -> str:
+    """Why the kNN check cannot run on ``ds`` ("" when it can): no class labels, labels in one
+    class only, or no labelled images in the train split or in the test (or val) split."""
+    scheme = _label_scheme(ds)
+    if scheme is None:
+        return "no class labels"
+    lab = ds.labels(scheme)
+    if lab.nunique() < 2:
+        return f"one {scheme} class only"
+    has = lab.notna().to_numpy()
+    if not has[ds.indices("train")].any() or not (has[ds.indices("test")].any() or has[ds.indices("val")].any()):
+        return f"no labelled images in the train split or in the test and val splits ({scheme})"
+    return ""
 
 
 def knn_check(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_images: int | None = None,

@@ -72,6 +72,44 @@ def paired_gain(after: np.ndarray, before: np.ndarray, n_boot: int = 2000,
     return 100 * float(d.mean()), 100 * float(lo), 100 * float(hi)
 
 
+def knn_gains(hits: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict]:
+    """kNN accuracies before/after training and their paired gain, from per-image correctness.
+
+    ``hits[run]`` = {"random_init": bool array, "trained": bool array} on the same test images.
+    Per run: ``random_init`` and ``trained`` accuracy (0..1), ``gain_pp`` and ``gain_ci95_pp``
+    (percentage points, 95 % paired bootstrap); plus ``vmf_vs_plain_ibot`` (trained iBOT-vMF
+    minus trained plain iBOT) when both runs are there."""
+    knn: dict[str, dict] = {}
+    for name, h in hits.items():
+        gain, lo, hi = paired_gain(h["trained"], h["random_init"])
+        knn[name] = {"random_init": float(np.mean(h["random_init"])), "trained": float(np.mean(h["trained"])),
+                     "gain_pp": gain, "gain_ci95_pp": [lo, hi]}
+    if "ibot_vmf" in hits and "ibot" in hits:
+        gain, lo, hi = paired_gain(hits["ibot_vmf"]["trained"], hits["ibot"]["trained"])
+        knn["vmf_vs_plain_ibot"] = {"gain_pp": gain, "gain_ci95_pp": [lo, hi]}
+    return knn
+
+
+def knn_text(knn: Mapping[str, Mapping], n_test: int) -> str:
+    """The lines notebook 03 prints for :func:`knn_gains`: accuracy before and after training per
+    run with the gain's interval and a verdict ("helped" when the whole interval is above 0)."""
+    out = [f"kNN accuracy (%) on {n_test} test images; gain with its 95 % paired bootstrap interval:"]
+    for name, k in knn.items():
+        if name == "vmf_vs_plain_ibot":
+            continue
+        lo, hi = k["gain_ci95_pp"]
+        verdict = "helped" if lo > 0 else ("hurt" if hi < 0 else "no clear difference")
+        out.append(f"{LABELS.get(name, name):>19}: random init {100 * k['random_init']:.1f} -> trained "
+                   f"{100 * k['trained']:.1f}; gain {k['gain_pp']:+.1f} pp [{lo:+.1f}, {hi:+.1f}] ({verdict})")
+    if "vmf_vs_plain_ibot" in knn:
+        k = knn["vmf_vs_plain_ibot"]
+        lo, hi = k["gain_ci95_pp"]
+        verdict = "vMF helps" if lo > 0 else ("vMF hurts" if hi < 0 else "no clear difference at this scale")
+        out.append(f"\niBOT-vMF vs plain iBOT (same data, steps, crops and seed): {k['gain_pp']:+.1f} pp "
+                   f"[{lo:+.1f}, {hi:+.1f}] ({verdict})")
+    return "\n".join(out)
+
+
 def runs_table(results: Mapping[str, object]) -> pd.DataFrame:
     """One row per run: steps, images and crops seen, wall seconds, crops/s, first and last loss."""
     rows = []
