@@ -166,6 +166,38 @@ def plan_tasks(ds, schemes=None, train_campaign: str | None = None, gen_campaign
     return out
 
 
+def study_tasks(ds, n_folds: int) -> tuple[list[Task], dict[str, str]]:
+    """(the tasks the study can run on ``ds``, {section: why} for what it cannot run).
+
+    A scheme's study needs two classes and at least two labelled images per fold; a dataset
+    without labels has no study at all.
+    """
+    schemes = labelled_schemes(ds)
+    if not schemes:
+        return [], {"label-budget study": "no labels; the study needs an image folder with one "
+                                          "sub-folder per class"}
+    tasks, skipped = [], {}
+    for t in plan_tasks(ds, schemes):
+        if len(t.classes) < 2:
+            skipped[f"label-budget study ({t.scheme})"] = f"one class only ({t.classes[0]!r})"
+        elif len(t.pool) < 2 * int(n_folds):
+            skipped[f"label-budget study ({t.scheme})"] = (f"{len(t.pool)} labelled images, fewer than "
+                                                          f"2 per fold for {n_folds} folds")
+        else:
+            tasks.append(t)
+    return tasks, skipped
+
+
+def sparse_classes(task: Task, n_folds: int) -> str:
+    """A sentence naming the classes of ``task`` with fewer than two images per fold, or ''."""
+    counts = np.bincount(task.y, minlength=len(task.classes))
+    few = [f"{c} {n}" for c, n in zip(task.classes, counts) if n < 2 * int(n_folds)]
+    if not few:
+        return ""
+    return (f"{task.scheme}: {len(few)} of {len(task.classes)} classes have fewer than 2 images per fold "
+            f"({', '.join(few)}); some folds validate them on one image or none")
+
+
 def plan_table(tasks: list[Task]) -> pd.DataFrame:
     """One row per task: scheme, number of classes, pool size, training and unseen campaign, note."""
     return pd.DataFrame([{"scheme": t.scheme, "classes": len(t.classes), "labelled pool": len(t.pool),
