@@ -366,3 +366,14 @@ def test_confusion_views_need_the_classes_they_compare():
     assert "not split" in view_problem(["column", "plate"], "basic")
     with pytest.raises(ValueError):
         view_problem(holimo, "all")
+
+
+def test_tsne_inputs_never_overflow_float16():
+    from icepaper.cssl.study import _half
+
+    x = np.array([[1.0, -2.0], [3e5, 4.0]], np.float32)
+    h = _half(x)
+    assert h.dtype == np.float16 and np.isfinite(h).all()
+    np.testing.assert_allclose(h.astype(np.float32), x * (6e4 / 3e5), rtol=1e-3)
+    small = np.array([[0.5, 1.5]], np.float32)
+    np.testing.assert_array_equal(_half(small), small.astype(np.float16))  # unchanged below the limit

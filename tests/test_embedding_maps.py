@@ -91,6 +91,13 @@ def test_too_few_distinct_rows_get_a_pca_layout(n_distinct):
     assert len(np.unique(y, axis=0)) == n_distinct
 
 
+def test_non_finite_input_is_a_clear_error():
+    x = np.ones((10, 4), np.float32)
+    x[3, 1] = np.inf
+    with pytest.raises(ValueError, match="1 of 10 rows have NaN or infinite values"):
+        em.tsne_2d(x)
+
+
 def test_a_non_finite_map_is_an_error_not_a_figure():
     x = np.random.default_rng(0).normal(size=(20, 3))
     with pytest.raises(FloatingPointError, match="not finite"):

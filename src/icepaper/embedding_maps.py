@@ -55,6 +55,9 @@ def map_distinct(x: np.ndarray, fit: Callable[[np.ndarray], np.ndarray]) -> np.n
     x = np.asarray(x, np.float32)
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D (N, D) array, got shape {x.shape}")
+    bad = int((~np.isfinite(x)).any(axis=1).sum())
+    if bad:
+        raise ValueError(f"{bad} of {len(x)} rows have NaN or infinite values; a 2-D map needs finite ones")
     first, inverse = distinct_rows(x)
     xu = x[first]
     yu = pca_layout(xu) if len(xu) < MIN_DISTINCT else np.asarray(fit(xu), np.float32)
@@ -77,7 +80,7 @@ def tsne_2d(x: np.ndarray, seed: int = 0, standardise: bool = True, max_perplexi
     from threadpoolctl import threadpool_limits
 
     x = np.asarray(x, np.float32)
-    if standardise and len(x):
+    if standardise and len(x) and np.isfinite(x).all():  # non-finite rows: map_distinct says so
         x = StandardScaler().fit_transform(x).astype(np.float32)
 
     def fit(xu: np.ndarray) -> np.ndarray:

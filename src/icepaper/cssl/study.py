@@ -48,7 +48,7 @@ from .labelcost import (
 )
 from .splits import budget_list, nested_subsets, stratified_folds
 
-STUDY_VERSION = 1
+STUDY_VERSION = 2  # 2: t-SNE inputs scaled to fit float16 (no inf)
 PREFERRED_TRAIN = "NASCENT19-like"
 PREFERRED_UNSEEN = "CLOUDLAB-like"
 
@@ -223,6 +223,15 @@ def _metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[fl
     return oa, cm, pd.DataFrame({"precision": p * 100, "recall": r * 100, "f1": f * 100, "support": s})
 
 
+def _half(x: np.ndarray) -> np.ndarray:
+    """``x`` as float16 for the t-SNE inputs, scaled down as a whole when its largest value would
+    overflow float16 (the maps and ``claims.class_separation`` standardise, so a common scale
+    changes nothing; a hidden layer fed near-constant features can exceed 65,504)."""
+    x = np.asarray(x, dtype=np.float32)
+    big = float(np.abs(x).max()) if x.size else 0.0
+    return (x * (6e4 / big) if big > 6e4 else x).astype(np.float16)
+
+
 def _run_seed(seed: int, fold: int, budget: int) -> int:
     return (int(seed) * 1_000_003 + fold * 10_007 + budget) % 2**31
 
@@ -269,7 +278,7 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
         tsne[f"{tsne_key}|y"] = task.y[sub]
         for m in models:
             f = feats[m][pos_pool[sub]] if depth == "head" else encoder_features(cfg, encoders[m], ds, task.pool[sub])
-            tsne[f"{tsne_key}|encoder|{m}"] = f.astype(np.float16)
+            tsne[f"{tsne_key}|encoder|{m}"] = _half(f)
         sub_in_va0 = np.searchsorted(va0, sub)
         bar = tqdm(total=n_folds * len(budgets) * len(models), desc=f"{task.scheme}: folds x budgets x models",
                    disable=not progress)
@@ -317,7 +326,7 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
                         conf[k] = conf.get(k, 0) + mat
                     logs.append({"scheme": task.scheme, "model": m, "budget": b, "fold": fold, **log.as_dict()})
                     if fold == 0:
-                        tsne[f"{tsne_key}|finetuned|{m}|{b}"] = emb_va[sub_in_va0].astype(np.float16)
+                        tsne[f"{tsne_key}|finetuned|{m}|{b}"] = _half(emb_va[sub_in_va0])
                     bar.update()
         bar.close()
 
