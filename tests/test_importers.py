@@ -96,8 +96,8 @@ def test_mixed_modes_are_converted_and_reported(tmp_path):
     assert any("converted to 8-bit grey" in w for w in rep.warnings)
     assert {"RGB", "RGBA", "P"} <= set(rep.modes)
     ds = PackedDataset(tmp_path / "out")
-    ref = ds[int(np.flatnonzero(ds.meta["image_id"] == "grey")[0])].astype(int)
-    for iid in ("rgb", "sixteen", "twelve", "pal"):
+    ref = ds[int(np.flatnonzero(ds.meta["image_id"] == "a/grey")[0])].astype(int)
+    for iid in ("a/rgb", "a/sixteen", "a/twelve", "a/pal"):
         img = ds[int(np.flatnonzero(ds.meta["image_id"] == iid)[0])].astype(int)
         assert np.abs(img - ref).mean() < 3, iid
     # alpha composited on white: transparent rows are white in the original
@@ -154,11 +154,11 @@ def test_metadata_csv_columns_and_split_kept(tmp_path):
                   "habit4": ["Column", None, None, None],
                   "split": ["train", "test", "train", "val"]}).to_csv(src / "metadata.csv", index=False)
     import_folder(src, tmp_path / "out", image_size=S)
-    m = PackedDataset(tmp_path / "out").meta.set_index("image_id")
-    assert m.loc["plate_0", "campaign"] == "B" and m.loc["column_1", "temperature_c"] == -6
-    assert m.loc["column_1", "split"] == "test" and m.loc["plate_1", "split"] == "val"
-    assert m.loc["plate_0", "pixel_um"] == pytest.approx(4.6 * 60 / S)
-    assert m.loc["column_0", "habit4"] == "Column" and pd.isna(m.loc["plate_0", "habit4"])
+    m = PackedDataset(tmp_path / "out").meta.set_index("image_id")  # ids: paths without extension
+    assert m.loc["plate/plate_0", "campaign"] == "B" and m.loc["column/column_1", "temperature_c"] == -6
+    assert m.loc["column/column_1", "split"] == "test" and m.loc["plate/plate_1", "split"] == "val"
+    assert m.loc["plate/plate_0", "pixel_um"] == pytest.approx(4.6 * 60 / S)
+    assert m.loc["column/column_0", "habit4"] == "Column" and pd.isna(m.loc["plate/plate_0", "habit4"])
     assert m["temperature_c"].dtype == float
 
 
@@ -290,9 +290,11 @@ def test_empty_class_folder(tmp_path):
 
 
 def test_duplicate_ids(tmp_path):
+    # ids are paths without extension: the same name in another class folder is a different
+    # image (tests/test_layouts.py); the same path with two extensions is a duplicate id
     src = _labelled(tmp_path, n_per=1)
-    _save(src / "plate" / "column_0.png", _particle())  # same stem in another class
-    err = _expect_fail(src, tmp_path / "out", "duplicate image id 'column_0'")
+    _save(src / "column" / "column_0.jpg", _particle())
+    err = _expect_fail(src, tmp_path / "out", "duplicate image id 'column/column_0'")
     assert len(err.problems) == 2
     rep = import_folder(src, tmp_path / "out", image_size=S, on_error="skip")
     assert rep.n_imported == 2
@@ -304,7 +306,7 @@ def test_metadata_rows_without_images_and_images_without_rows(tmp_path):
     err = _expect_fail(src, tmp_path / "out", "ghost")
     msg = str(err)
     assert "metadata.csv:3: metadata row for image_id 'ghost' has no image" in msg
-    assert "a_1.png: no row for image_id 'a_1'" in msg
+    assert "a_1.png: no row for image_id 'a/a_1'" in msg
     rep = import_folder(src, tmp_path / "out", image_size=S, on_error="skip")
     assert rep.n_imported == 1
 
@@ -353,7 +355,7 @@ def test_failed_import_keeps_existing_dataset(tmp_path):
     fp = PackedDataset(out).fingerprint
     (src / "column" / "bad.png").write_bytes(b"")
     with pytest.raises(BadInputError):
-        import_folder(src, out, image_size=S)
+        import_folder(src, out, image_size=S, overwrite=True)
     assert PackedDataset(out).fingerprint == fp
 
 

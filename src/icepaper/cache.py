@@ -3,7 +3,8 @@
 ``cached_dir(kind, key, build)`` returns ``<cache>/<kind>/<hash(key)>/``; if that folder
 is missing it calls ``build(tmp_dir)`` and renames the result into place atomically, so a
 notebook run alone computes exactly what it needs and a rerun reuses what is up to date.
-The key is stored beside the artifact as ``key.json``.
+The key is stored beside the artifact as ``key.json``. Two processes building the same
+artifact take turns (``dir_lock``): the second waits and then reuses the first one's result.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .atomic import atomic_dir
+from .atomic import atomic_dir, dir_lock, remove_stale
 
 CACHE_VERSION = 1  # bump to invalidate every artifact after an incompatible code change
 
@@ -41,7 +42,12 @@ def cached_dir(
     final = cache_path(kind, key, root)
     if (final / "key.json").exists():
         return final
-    with atomic_dir(final) as tmp:
-        build(tmp)
-        (tmp / "key.json").write_text(json.dumps(key, indent=2, sort_keys=True, default=str))
+    with dir_lock(final):
+        if (final / "key.json").exists():  # built by another process while we waited
+            return final
+        remove_stale(final.parent)  # temporaries of killed builds of any key of this kind
+        # a folder without key.json at this path is an unfinished artifact: replace it
+        with atomic_dir(final, replace=True) as tmp:
+            build(tmp)
+            (tmp / "key.json").write_text(json.dumps(key, indent=2, sort_keys=True, default=str))
     return final

@@ -21,6 +21,9 @@ from .atomic import atomic_write_json
 from .profiles import Profile, get_profile
 from .seeding import seed_everything
 
+#: ``data`` values that name a generated dataset instead of a path, and their kind.
+SYNTHETIC_DATA = {"": "synthetic", "synthetic-oap": "synthetic-oap"}
+
 # Fixed metadata so reruns give byte-stable figures where the backend allows.
 _PNG_META = {"Software": "icepaper"}
 _PDF_META = {"Creator": "icepaper", "Producer": "icepaper", "CreationDate": None}
@@ -33,7 +36,7 @@ class RunConfig:
     notebook: str
     profile: Profile
     seed: int
-    data: str  # "" = the synthetic default dataset; else a user folder or packed dataset
+    data: str  # "" = the synthetic default; "synthetic-oap"; else a user folder or packed dataset
     out: Path
     device: str
     results: dict[str, Any] = field(default_factory=dict)
@@ -48,17 +51,35 @@ class RunConfig:
 
     @property
     def uses_default_data(self) -> bool:
+        """True only for the synthetic CPI-like default dataset (whose ground truth notebooks use)."""
         return not self.data
+
+    @property
+    def data_kind(self) -> str:
+        """``"synthetic"`` (the CPI-like default), ``"synthetic-oap"`` (generated 2D-S/PIP
+        images) or ``"path"`` (a user folder, CPI sheets or a packed dataset)."""
+        return SYNTHETIC_DATA.get(self.data, "path")
 
     def save_figure(self, fig, name: str, dpi: int = 130) -> Path:
         """Save ``fig`` as ``<out>/figures/<name>.png`` and ``.pdf`` with fixed metadata.
 
-        ``name`` says which paper figure it reproduces, e.g. ``seed002_fig01_gallery``.
+        ``name`` says which paper figure it reproduces, e.g. ``seed002_fig01_gallery``. Each
+        file is written under a temporary name and renamed, so a killed run leaves no half figure.
         """
+        import os
+
+        from .atomic import temp_path_for
+
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         png = self.figures_dir / f"{name}.png"
-        fig.savefig(png, dpi=dpi, bbox_inches="tight", metadata=_PNG_META)
-        fig.savefig(self.figures_dir / f"{name}.pdf", bbox_inches="tight", metadata=_PDF_META)
+        for path, kw in ((png, {"dpi": dpi, "metadata": _PNG_META}),
+                         (self.figures_dir / f"{name}.pdf", {"metadata": _PDF_META})):
+            tmp = temp_path_for(path)
+            try:
+                fig.savefig(tmp, bbox_inches="tight", **kw)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         return png
 
     def record(self, **numbers: Any) -> None:
@@ -86,6 +107,21 @@ class RunConfig:
         return json.loads(p.read_text()) if p.exists() else None
 
 
+def resolve_data(data: str | os.PathLike | None) -> str:
+    """A ``data`` parameter as the config keeps it: ``""`` (synthetic default) or a name of
+    :data:`SYNTHETIC_DATA` as is, else the absolute path of an existing file or folder
+    (FileNotFoundError otherwise). A folder that happens to carry a synthetic name is
+    reached as ``./synthetic-oap``."""
+    data = "" if data is None else str(data)
+    if data in SYNTHETIC_DATA:
+        return data
+    p = Path(data).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"data path {p} does not exist (or name one of the generated "
+                                f"datasets: {', '.join(k for k in SYNTHETIC_DATA if k)})")
+    return str(p.resolve())
+
+
 def pick_device() -> str:
     """'cuda' when a GPU is visible (and ICEPAPER_DEVICE does not say otherwise), else 'cpu'."""
     env = os.environ.get("ICEPAPER_DEVICE")
@@ -108,11 +144,7 @@ def setup(
 ) -> RunConfig:
     """Validate the parameters, seed everything, set plotting defaults, return the config."""
     prof = get_profile(profile)
-    if data:
-        p = Path(data).expanduser()
-        if not p.exists():
-            raise FileNotFoundError(f"data path {p} does not exist")
-        data = str(p.resolve())
+    data = resolve_data(data)
     out_dir = Path(out).expanduser().resolve() if out else paths.default_out_dir()
     seed_everything(seed)
     _plot_defaults()

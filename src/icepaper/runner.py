@@ -5,8 +5,15 @@
 - ``<out>/notebooks/NN_name.ipynb``   the executed copies (kept on failure, with the error)
 - ``<out>/figures/``                  every figure the notebooks saved
 - ``<out>/results/NN_name.json``      each notebook's headline numbers
-- ``<out>/run.json``                  per notebook: wall time, status, profile, data path,
-                                      git commit, package versions, device
+- ``<out>/run.json``                  per notebook: wall time, status ("running" while it
+                                      runs, then ok / failed / died, with the cell and error),
+                                      profile, data path, git commit, package versions, device
+
+A failed notebook, or one whose kernel died (segfault, out-of-memory kill), is reported in
+one line with its executed copy kept, and the run goes on (``fail_fast=True`` stops it);
+``NotebookFailed`` is raised at the end. Executed notebooks are written under a temporary
+name and renamed when finished; ``resume=True`` reruns every notebook not recorded ok or
+whose executed copy is missing or incomplete.
 
 A source notebook is never overwritten by a failed run. With ``publish=True`` (the
 ``default`` profile on the embedded data, i.e. ``make paper``) each notebook that succeeds
@@ -18,8 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
-import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -29,7 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .atomic import atomic_write_bytes, atomic_write_json, check_writable
+from .atomic import (
+    atomic_copy,
+    atomic_write_bytes,
+    atomic_write_json,
+    check_writable,
+    remove_stale,
+    temp_path_for,
+)
+from .config import SYNTHETIC_DATA
 from .profiles import get_profile
 
 VERSIONED_PACKAGES = (
@@ -39,23 +55,31 @@ VERSIONED_PACKAGES = (
 
 
 class NotebookFailed(RuntimeError):
-    """A notebook raised; the message names the notebook and the failing cell."""
+    """One or more notebooks failed or their kernel died; the message has one line per notebook
+    (name, cell, error) and ``.results`` every notebook's ``NotebookResult``."""
+
+    def __init__(self, message: str, results: list[NotebookResult] | None = None):
+        super().__init__(message)
+        self.results = results or []
 
 
 @dataclass
 class NotebookResult:
     name: str
-    status: str  # "ok" | "failed" | "skipped (resume)"
+    status: str  # "ok" | "failed" | "died" | "skipped (resume)"
     wall_s: float
-    error: str = ""
+    error: str = ""  # one line naming the notebook, the cell and the error (failed / died)
 
 
 def list_notebooks(only: str | list[str] | None = None, folder: Path | None = None) -> list[Path]:
-    """Numbered notebooks ``NN_*.ipynb`` in number order, optionally only the given numbers."""
+    """Numbered notebooks ``NN_*.ipynb`` in number order, optionally only the given numbers
+    (``only`` given but naming none, e.g. ``""``, is an error, not "all")."""
     folder = Path(folder or paths.notebooks_dir())
     nbs = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
-    if only:
+    if only is not None:
         wanted = [s.strip() for s in (only.split(",") if isinstance(only, str) else only) if s.strip()]
+        if not wanted:
+            raise ValueError(f"--only {only!r} names no notebook; give numbers such as 01,03")
         wanted = [w.zfill(2) if w.isdigit() else w for w in wanted]
         known = {p.name[:2]: p for p in nbs}
         unknown = [w for w in wanted if w[:2] not in known]
@@ -111,6 +135,51 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def executed_completely(path: Path) -> bool:
+    """True when ``path`` is a papermill-executed notebook that ran to its end without error
+    (every non-empty code cell started and completed; the run has an end time)."""
+    try:
+        nb = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    pm_meta = nb.get("metadata", {}).get("papermill", {})
+    if not pm_meta.get("end_time") or pm_meta.get("exception"):
+        return False
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code" or not "".join(cell.get("source", "")).strip():
+            continue
+        cm = cell.get("metadata", {}).get("papermill", {})
+        if not cm.get("start_time") or cm.get("status") != "completed" or cm.get("exception"):
+            return False
+    return True
+
+
+def _check_data(data: str) -> str:
+    """``--data`` resolved to an absolute folder, or a generated dataset's name ("" = synthetic default)."""
+    if data in SYNTHETIC_DATA:  # "" (the synthetic CPI default) or a generated dataset's name
+        return data
+    p = Path(data).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"--data {data}: no such file or folder")
+    if not p.is_dir():
+        raise NotADirectoryError(f"--data {data} is a file; expected a packed dataset, an image folder "
+                                 "or a folder of CPI sheets")
+    return str(p.resolve())
+
+
+def _prepare_out(out: Path) -> None:
+    """Create ``out`` and its sub-folders, or raise PermissionError naming it."""
+    check_writable(out)
+    try:
+        for sub in ("notebooks", "figures", "results"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PermissionError(f"output folder {out} is not writable ({e.strerror or e})") from e
+    for sub in ("notebooks", "figures", "results"):
+        remove_stale(out / sub)  # temporaries of a killed run
+    remove_stale(out, "run.json")
+
+
 def run_notebooks(
     profile: str = "default",
     data: str = "",
@@ -121,26 +190,32 @@ def run_notebooks(
     publish: bool | None = None,
     notebooks_folder: Path | None = None,
     echo=print,
+    fail_fast: bool = False,
 ) -> list[NotebookResult]:
-    """Run the notebooks in order; raise NotebookFailed naming the notebook and cell on failure."""
+    """Run the notebooks in order and return one ``NotebookResult`` each.
+
+    A notebook that raises or whose kernel dies (segfault, out-of-memory kill) is recorded in
+    ``run.json`` (status "failed"/"died", the cell, the error) with its executed copy kept,
+    and the run goes on with the next notebook (``fail_fast`` stops there). When any failed,
+    ``NotebookFailed`` is raised at the end, one line per failed notebook. Each notebook is
+    marked "running" in ``run.json`` before it starts and executed into a temporary file that
+    is renamed when done, so an interrupted run is never mistaken for a finished one by
+    ``resume``.
+    """
     import papermill as pm
 
     get_profile(profile)  # unknown profile: clear error before anything runs
-    if data and not Path(data).expanduser().exists():
-        raise FileNotFoundError(f"--data {data}: no such file or folder")
-    data = str(Path(data).expanduser().resolve()) if data else ""
+    data = _check_data(data)
     out = Path(out).expanduser().resolve() if out else paths.default_out_dir().parent / profile
-    check_writable(out)
     if publish is None:
         publish = profile == "default" and not data
     nbs = list_notebooks(only, notebooks_folder)
-    for sub in ("notebooks", "figures", "results"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
+    _prepare_out(out)
 
     run_path = out / "run.json"
-    record = json.loads(run_path.read_text()) if run_path.exists() else {}
+    record = _read_record(run_path)
     same_inputs = record.get("profile") == profile and record.get("data") == (data or "synthetic-default")
-    if not ((resume or only) and same_inputs):
+    if not ((resume or only is not None) and same_inputs):
         record = {}  # a full run starts a fresh record; --only/--resume keep the other notebooks' entries
     record.update({"profile": profile, "data": data or "synthetic-default", "seed": seed,
                    **environment_record()})
@@ -152,40 +227,159 @@ def run_notebooks(
         dest = out / "notebooks" / src.name
         prev = record["notebooks"].get(stem, {})
         if resume and prev.get("status") == "ok" and prev.get("source_sha") == _sha(src) \
-                and prev.get("profile") == profile and prev.get("data") == record["data"] and dest.exists():
+                and prev.get("profile") == profile and prev.get("data") == record["data"] \
+                and executed_completely(dest):
             results.append(NotebookResult(stem, "skipped (resume)", 0.0))
             echo(f"[{i}/{len(nbs)}] {stem:<28} {'-':>8}   skipped (up to date)")
             continue
-        t0 = time.perf_counter()
         entry: dict[str, Any] = {"profile": profile, "data": record["data"], "source_sha": _sha(src),
-                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        try:
-            pm.execute_notebook(
-                str(src), str(dest),
-                parameters={"profile": profile, "seed": seed, "data": data, "out": str(out)},
-                kernel_name="python3", progress_bar=False, cwd=str(src.parent),
-            )
-        except pm.PapermillExecutionError as e:
-            wall = time.perf_counter() - t0
-            msg = (f"notebook {src.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
-                   f"{e.ename}: {e.evalue}\n  executed copy with the error kept at {dest}")
-            entry.update(status="failed", wall_s=round(wall, 1), error=f"{e.ename}: {e.evalue}",
-                         failed_cell=e.cell_index)
-            record["notebooks"][stem] = entry
-            atomic_write_json(run_path, record)
-            echo(f"[{i}/{len(nbs)}] {stem:<28} {wall:7.1f}s   FAILED (cell {e.cell_index})")
-            results.append(NotebookResult(stem, "failed", wall, msg))
-            raise NotebookFailed(msg) from None
-        wall = time.perf_counter() - t0
-        entry.update(status="ok", wall_s=round(wall, 1))
+                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "status": "running",
+                                 "pid": os.getpid()}
         record["notebooks"][stem] = entry
+        atomic_write_json(run_path, record)
+        res = _execute_one(pm, src, dest, profile, seed, data, out)
+        entry.pop("pid")
+        entry.update(status=res.status, wall_s=round(res.wall_s, 1))
+        if res.status != "ok":
+            entry.update(error=res.error, failed_cell=res.cell)
         record["total_wall_s"] = round(sum(v.get("wall_s", 0) for v in record["notebooks"].values()), 1)
         atomic_write_json(run_path, record)
-        echo(f"[{i}/{len(nbs)}] {stem:<28} {wall:7.1f}s   ok")
-        results.append(NotebookResult(stem, "ok", wall))
-        if publish:
+        tail = res.status if res.status == "ok" else res.status.upper() + (
+            f" (cell {res.cell})" if res.cell is not None else "")
+        echo(f"[{i}/{len(nbs)}] {stem:<28} {res.wall_s:7.1f}s   {tail}")
+        results.append(NotebookResult(stem, res.status, res.wall_s, res.message))
+        if res.status == "ok" and publish:
             _publish(dest, src, out / "figures")
+        if res.status != "ok" and fail_fast:
+            break
+    bad = [r for r in results if r.status in ("failed", "died")]
+    if bad:
+        raise NotebookFailed("\n".join(r.error for r in bad), results)
     return results
+
+
+def _read_record(run_path: Path) -> dict[str, Any]:
+    if not run_path.exists():
+        return {}
+    try:
+        rec = json.loads(run_path.read_text())
+    except ValueError:
+        return {}  # unreadable record (hand-edited?): start a fresh one
+    return rec if isinstance(rec, dict) else {}
+
+
+@dataclass
+class _Outcome:
+    status: str  # ok | failed | died
+    wall_s: float
+    cell: int | None = None
+    error: str = ""  # "Ename: value" or the kernel's cause of death
+    message: str = ""  # the one-line report
+
+
+def _execute_one(pm, src: Path, dest: Path, profile: str, seed: int, data: str, out: Path) -> _Outcome:
+    """Execute ``src`` into a temporary file beside ``dest`` and rename it to ``dest`` when done
+    (also when it failed or its kernel died, so the error can be read there)."""
+    from nbclient.exceptions import DeadKernelError
+
+    tmp = temp_path_for(dest)
+    exit_codes: list[int] = []
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(src), str(tmp),
+            parameters={"profile": profile, "seed": seed, "data": data, "out": str(out)},
+            kernel_name="python3", progress_bar=False, cwd=str(src.parent),
+            kernel_manager_class=_exit_recording_kernel_manager(exit_codes),
+        )
+        outcome = _Outcome("ok", time.perf_counter() - t0)
+    except pm.PapermillExecutionError as e:
+        error = f"{e.ename}: {_first_line(e.evalue)}"
+        outcome = _Outcome("failed", time.perf_counter() - t0, e.cell_index, error,
+                           f"notebook {src.name} failed in cell {e.cell_index} (execution count "
+                           f"{e.exec_count}): {error}; executed copy kept at {dest}")
+    except DeadKernelError:
+        cause = kernel_death_cause(exit_codes[-1] if exit_codes else None)
+        cell = _mark_dead_cell(tmp, cause)
+        outcome = _Outcome("died", time.perf_counter() - t0, cell, f"kernel died: {cause}",
+                           f"notebook {src.name} died in cell {cell} (kernel died: {cause}); "
+                           f"executed copy kept at {dest}")
+    except Exception as e:  # noqa: BLE001 - kernel start failures, timeouts: report, go on
+        error = f"{type(e).__name__}: {_first_line(str(e))}"
+        outcome = _Outcome("failed", time.perf_counter() - t0, None, error,
+                           f"notebook {src.name} failed: {error}")
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # interrupted: the previous executed copy stays as it was
+        raise
+    if tmp.exists():
+        os.replace(tmp, dest)
+    return outcome
+
+
+def _first_line(text: str) -> str:
+    lines = [ln for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
+def _exit_recording_kernel_manager(exit_codes: list[int]):
+    """jupyter_client's AsyncKernelManager that appends the kernel's exit code to ``exit_codes``
+    when it notices the kernel has ended (negative: killed by that signal)."""
+    from jupyter_client import AsyncKernelManager
+
+    class ExitRecordingKernelManager(AsyncKernelManager):
+        async def is_alive(self) -> bool:
+            if self.has_kernel and self.provisioner is not None:
+                code = await self.provisioner.poll()
+                if code is not None and not exit_codes:
+                    exit_codes.append(int(code))
+            return await super()._async_is_alive()
+
+    return ExitRecordingKernelManager
+
+
+def kernel_death_cause(code: int | None) -> str:
+    """A short reason for a kernel exit code (negative = killed by that signal)."""
+    if code is None:
+        return "exit status unknown"
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        return f"killed by signal {-code}"
+    likely = {
+        "SIGKILL": "likely out of memory (the system's OOM killer) or killed from outside",
+        "SIGSEGV": "segmentation fault in compiled code (e.g. a stack overflow in a C extension)",
+        "SIGBUS": "bus error in compiled code (or a memory-mapped file that shrank)",
+        "SIGABRT": "aborted by a compiled library",
+        "SIGFPE": "arithmetic fault in compiled code",
+        "SIGILL": "illegal instruction (a library built for another CPU?)",
+        "SIGTERM": "terminated from outside",
+    }.get(name)
+    return f"{name}, {likely}" if likely else name
+
+
+def _mark_dead_cell(tmp: Path, cause: str) -> int | None:
+    """Index of the cell that was running when the kernel died (the last one started), given
+    an error output saying so in the kept copy; None if the notebook file is unreadable."""
+    try:
+        nb = json.loads(tmp.read_text())
+    except (OSError, ValueError):
+        return None
+    started = [k for k, c in enumerate(nb.get("cells", []))
+               if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return None
+    k = started[-1]
+    cell = nb["cells"][k]
+    cell.setdefault("outputs", []).append({
+        "output_type": "error", "ename": "DeadKernelError", "evalue": f"kernel died: {cause}",
+        "traceback": [f"DeadKernelError: the kernel died while running this cell ({cause})"],
+    })
+    cell["metadata"]["papermill"].update(status="failed", exception=True)
+    nb.setdefault("metadata", {}).setdefault("papermill", {})["exception"] = True
+    atomic_write_bytes(tmp, (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode())
+    return k
 
 
 def prepare_notebooks(profile: str, out: Path, data: str = "", seed: int = 0,
@@ -224,5 +418,5 @@ def _publish(executed: Path, src: Path, run_figures: Path) -> None:
     dest = paths.figures_dir()
     dest.mkdir(parents=True, exist_ok=True)
     for f in sorted(run_figures.glob("*")):
-        if f.suffix in {".png", ".pdf"}:
-            shutil.copy2(f, dest / f.name)
+        if f.suffix in {".png", ".pdf"} and not f.name.startswith("."):
+            atomic_copy(f, dest / f.name)

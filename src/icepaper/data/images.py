@@ -16,6 +16,14 @@ Mode conversions (``read_grey``)
     * float (``F``): values in [0, 1] are scaled by 255, other ranges min-max stretched.
     * multi-frame files (TIFF stacks): the first frame.
 
+Size limits (``load_grey``)
+    Files over ``MAX_PIXELS`` (20000 x 20000 px) are refused with an error naming the
+    file (Pillow's own decompression-bomb check, 179 Mpx, is replaced by this one, so a
+    14000 x 14000 mosaic reads). Large images are decoded once and reduced by an integer
+    factor to about ``max_side`` (JPEGs are decoded at reduced scale), so memory stays near
+    one decoded copy. ``MIN_SIDE`` (4 px on the longer side) is the importers' minimum:
+    smaller images would be blank frames after resizing.
+
 Polarity (``to_packed``)
     Optical-array probes (2D-S, PIP, CIP) give binary shadow images that are often stored
     as a white particle on black. ``polarity="auto"`` inverts an image whose background
@@ -26,6 +34,7 @@ Polarity (``to_packed``)
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import cv2
@@ -34,14 +43,32 @@ import numpy as np
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 POLARITIES = ("auto", "dark", "bright")
 DARK_BACKGROUND = 100  # border median below this -> the background is dark (auto polarity)
+MAX_PIXELS = 20000 * 20000  # larger files are refused (decompression-bomb guard; 1 byte/px decoded grey)
+MIN_SIDE = 4  # px: an image whose longer side is shorter is too small to show a particle
 
 
 class ImageReadError(ValueError):
     """An image file that cannot be decoded; the message names the file and the problem."""
 
 
-def read_grey(path: str | Path) -> tuple[np.ndarray, str]:
-    """(grey uint8 image, original Pillow mode) of an image file; ImageReadError if unreadable."""
+def read_grey(path: str | Path, max_side: int | None = None) -> tuple[np.ndarray, str]:
+    """(grey uint8 image, original Pillow mode) of an image file; ImageReadError if unreadable.
+
+    ``max_side``: the image may come back reduced by an integer factor as long as its longer
+    side stays >= ``max_side`` (``load_grey``).
+    """
+    grey, mode, _ = load_grey(path, max_side)
+    return grey, mode
+
+
+def load_grey(path: str | Path, max_side: int | None = None) -> tuple[np.ndarray, str, tuple[int, int]]:
+    """(grey uint8 image, original Pillow mode, original (height, width) in px) of an image file.
+
+    Raises ImageReadError naming the file for a missing, unreadable, empty, non-image,
+    truncated or too large (> ``MAX_PIXELS``) file. With ``max_side`` a large image is
+    reduced by the integer factor ``f = longer side // max_side`` (box average; JPEGs are
+    decoded at reduced scale) so memory stays near one decoded copy of the file.
+    """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -49,23 +76,58 @@ def read_grey(path: str | Path) -> tuple[np.ndarray, str]:
         size = path.stat().st_size
     except OSError as e:
         raise ImageReadError(f"{path}: cannot access file ({e.strerror or e})") from e
+    if path.is_dir():
+        raise ImageReadError(f"{path}: a folder named like an image file, not an image")
     if size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
     try:
-        with Image.open(path) as im:
+        with _no_pil_pixel_limit(), Image.open(path) as im:
             mode = im.mode
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise ImageReadError(f"{path}: image is {w}x{h} px ({w * h / 1e6:.0f} Mpx), above the "
+                                     f"{MAX_PIXELS / 1e6:.0f} Mpx limit for one particle image "
+                                     f"(decompression-bomb guard); crop or downscale it")
             n_frames = getattr(im, "n_frames", 1)
+            f = max(w, h) // max_side if max_side else 1
+            if f >= 2 and im.format == "JPEG":
+                im.draft(im.mode, (w // f, h // f))  # DCT scaling: decode at 1/2, 1/4 or 1/8
             im.load()
+            f = max(im.size) // max_side if max_side else 1
+            if f >= 2 and im.mode == "1":
+                im = im.convert("L")  # exact; Pillow reduces "L" but not "1"
+            if f >= 2 and im.mode in ("L", "RGB", "I", "F"):
+                im, f = im.reduce(f), 1  # box average in Pillow: no full-size numpy copy
             grey = pil_to_grey(im)
+    except ImageReadError:
+        raise
     except UnidentifiedImageError as e:
         raise ImageReadError(f"{path}: not a readable image (unknown or corrupt format)") from e
+    except PermissionError as e:
+        raise ImageReadError(f"{path}: cannot read file ({e.strerror or e})") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageReadError(f"{path}: cannot decode image ({e})") from e
     if grey.size == 0:
         raise ImageReadError(f"{path}: image has no pixels ({grey.shape})")
+    if f >= 2:
+        hh, ww = grey.shape
+        grey = cv2.resize(grey, (max(1, ww // f), max(1, hh // f)), interpolation=cv2.INTER_AREA)
     if n_frames > 1:
         mode = f"{mode} ({n_frames} frames, first used)"
-    return grey, mode
+    return grey, mode, (h, w)
+
+
+@contextlib.contextmanager
+def _no_pil_pixel_limit():
+    """Switch off Pillow's own decompression-bomb check (``load_grey`` applies ``MAX_PIXELS``)."""
+    from PIL import Image
+
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
 
 
 def pil_to_grey(im) -> np.ndarray:
@@ -85,13 +147,18 @@ def pil_to_grey(im) -> np.ndarray:
     if mode == "1":
         return np.asarray(im.convert("L"))
     if mode.startswith("I"):
-        a = np.asarray(im).astype(np.int64)
-        if a.min() < 0:
-            a = a - a.min()
-        top = int(a.max())
+        a = np.asarray(im)
+        lo = int(a.min())
+        top = int(a.max()) - min(lo, 0)
         bits = next((b for b in (8, 10, 12, 14, 16) if top < 2**b), None)
         full = float(2**bits - 1) if bits else float(max(top, 1))
-        return np.clip(np.round(a * (255.0 / full)), 0, 255).astype(np.uint8)
+        if a.dtype.kind == "u" and a.dtype.itemsize <= 2:  # a lookup table: no wide temporaries
+            lut = np.clip(np.round(np.arange(2 ** (8 * a.dtype.itemsize)) * (255.0 / full)), 0, 255)
+            return lut.astype(np.uint8)[a]
+        b = a.astype(np.float32)
+        if lo < 0:
+            b -= lo
+        return np.clip(np.round(b * np.float32(255.0 / full)), 0, 255).astype(np.uint8)
     if mode == "F":
         a = np.asarray(im).astype(np.float64)
         a = np.nan_to_num(a, nan=0.0)

@@ -1,7 +1,11 @@
 """Import user data into the packed format, and export a packed dataset back to a folder.
 
-``import_folder``   an image folder: ``<src>/<class>/<image>`` (labelled) or ``<src>/<image>``
-                    (unlabelled), png/jpg/tif/bmp/gif, with an optional ``<src>/metadata.csv``.
+``import_folder``   an image folder: ``<src>/<class>/<image>`` (labelled; ImageFolder),
+                    ``<src>/<class>/<sub>/.../<image>`` (nested: the first-level folder is the
+                    class) or ``<src>/<image>`` (unlabelled), any-case png/jpg/jpeg/tif/tiff/
+                    bmp/gif, with an optional ``<src>/metadata.csv``. An image's id is its path
+                    relative to ``src`` without extension (``a/00000``; ``icepaper.data.scan``),
+                    so file names may repeat across class folders.
 ``import_sheets``   a folder of CPI sheet PNGs: every particle is cropped out and measured
                     (``icepaper.data.sheets``).
 ``import_any``      picks one of the two (what ``load_dataset`` calls for ``data=PATH``).
@@ -14,9 +18,13 @@ is the original um/px (``metadata.csv`` column or the ``pixel_um`` argument; NA 
 times (longer original side / image_size).
 
 metadata.csv
-    One row per image, keyed by ``image_id`` (the file name without extension) or by a
-    ``file``/``filename``/``file_name``/``path`` column (a file name; folders and
-    extension are ignored). Any other columns are kept, e.g. labels per scheme
+    One row per image, keyed by the first ``file``/``filename``/``file_name``/``path``/
+    ``filepath``/``relative_path`` column present, else by ``image_id``. A key is the
+    image's path relative to ``src`` (extension optional, ``\\`` or ``/``, leading folders
+    such as an absolute path to ``src`` allowed) or a plain file name that is unique in the
+    tree (``scan.match_keys``); a plain name shared by several images is bad input naming
+    the row and the files. With a file column, an ``image_id`` column gives the images' ids
+    (what ``export_folder`` writes). Any other columns are kept, e.g. labels per scheme
     (``habit19``, ``habit4``, ``cpi``), ``campaign``, ``instrument``, ``temperature_c``
     (deg C), ``supersaturation``, ``dmax_um``, ``pixel_um`` (um per pixel of the original
     file) and ``split`` (train/val/test; assigned with ``assign_splits`` when absent).
@@ -25,20 +33,32 @@ metadata.csv
     is bad input.
 
 Bad input
-    Every problem is reported with the file it concerns: unreadable, zero-byte or
-    non-image files, empty class folders, metadata rows without an image and images
-    without a row, NaN or implausible temperatures, non-numeric metadata, duplicate image
-    ids, a nonexistent input path, an unwritable output folder. Mixed modes (RGB, RGBA,
-    palette, 16-bit) are converted and counted in the report, not errors.
+    Every problem is reported with the file it concerns: unreadable, zero-byte,
+    truncated or non-image files, folders named like images, broken links, symlink
+    loops, empty class folders, images over ``images.MAX_PIXELS`` (20000 x 20000) or
+    under ``images.MIN_SIDE`` (4 px on the longer side), metadata rows without an image,
+    images without a row, duplicate or ambiguous rows, NaN or implausible temperatures,
+    non-numeric metadata, duplicate image ids (``a/x.png`` beside ``a/x.jpg``), a
+    nonexistent input path, an unwritable output folder. Mixed modes (RGB, RGBA,
+    palette, 16-bit) are converted and counted in the report, a single class and blank
+    (single-level) images are warnings, not errors. ``plan_folder`` runs every check
+    without writing (``icepaper check-data`` uses it).
     ``on_error="fail"`` (default) checks everything -- every image is decoded -- before
     anything is written and raises ``BadInputError`` listing all problems;
     ``on_error="skip"`` imports the rest and lists what it skipped and why in the
     ``ImportReport``. Writing goes through ``PackedWriter``: the dataset appears under
     its final name only when complete.
+
+Output folder (``icepaper.data.destination``)
+    Imports and exports refuse an output that is the input, inside it or contains it, and
+    a non-empty output folder they did not write. Replacing an existing packed dataset (or
+    export folder) needs ``overwrite=True`` (``--overwrite``); the old one stays until the
+    new one is complete. Two writers of one output take turns (a lock beside it).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -52,16 +72,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .images import IMAGE_EXTENSIONS, POLARITIES, ImageReadError, read_grey, to_packed
+from .destination import EXPORT_MARKER, is_export, writes_destination
+from .images import (
+    IMAGE_EXTENSIONS,
+    MIN_SIDE,
+    POLARITIES,
+    ImageReadError,
+    border_level,
+    load_grey,
+    to_packed,
+)
 from .packed import LABEL_SCHEMES, PackedDataset, PackedWriter
+from .scan import METADATA_FILE, FolderScan, match_keys, normalise_key, scan_folder
+from .scan import ignored as _ignored
+from .scan import is_image_name as _is_image
 from .sheets import CANVAS_RGB, CPI_UM_PER_PX, extract_sheet, read_sheet, sheet_counts
 from .splits import SPLITS, assign_splits
 
-METADATA_FILE = "metadata.csv"
-KEY_COLUMNS = ("image_id", "file", "filename", "file_name", "path")
+FILE_COLUMNS = ("file", "filename", "file_name", "path", "filepath", "relative_path")
+KEY_COLUMNS = ("image_id", *FILE_COLUMNS)
 NUMERIC_COLUMNS = ("temperature_c", "supersaturation", "dmax_um", "pixel_um")
 TEMPERATURE_RANGE_C = (-100.0, 50.0)  # anything outside is a unit mistake (Kelvin?)
-IGNORED_PREFIXES = ("readme", "license", "licence", "thumbs.db", "desktop.ini")
 _CHUNK = 1024
 
 
@@ -73,8 +104,8 @@ class BadInputError(ValueError):
         lines = [f"  {f}: {r}" for f, r in self.problems[:25]]
         if len(self.problems) > 25:
             lines.append(f"  ... and {len(self.problems) - 25} more")
-        tail = f"\n{hint}" if hint else ("\nNothing was written. Fix these, or pass on_error='skip' "
-                                          "to import the rest and skip them.")
+        tail = f"\n{hint}" if hint else ("\nNothing was written. Fix these, or pass --on-error skip "
+                                          "(on_error='skip' in Python) to import the rest and skip them.")
         super().__init__(f"cannot import {src}: {len(self.problems)} problem(s)\n" + "\n".join(lines) + tail)
 
 
@@ -85,6 +116,7 @@ class ImportReport:
     src: str
     root: str
     kind: str = "folder"
+    layout: str = ""
     n_imported: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -94,7 +126,8 @@ class ImportReport:
     sheets: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        out = [f"imported {self.n_imported} image(s) from {self.src} ({self.kind}) into {self.root}"]
+        kind = f"{self.kind}: {self.layout}" if self.layout else self.kind
+        out = [f"imported {self.n_imported} image(s) from {self.src} ({kind}) into {self.root}"]
         if self.modes:
             out.append("  source modes: " + ", ".join(f"{m} x{n}" for m, n in sorted(self.modes.items())))
         if self.n_inverted:
@@ -117,12 +150,16 @@ class ImportReport:
 # --------------------------------------------------------------------------- helpers
 
 
+class NotAFolderError(NotADirectoryError, ValueError):
+    """An input path that is a file where a folder is needed (a ValueError, so the CLI prints one line)."""
+
+
 def _check_src(src) -> Path:
     src = Path(src).expanduser()
     if not src.exists():
         raise FileNotFoundError(f"input path {src} does not exist")
     if not src.is_dir():
-        raise NotADirectoryError(f"input path {src} is not a folder")
+        raise NotAFolderError(f"input path {src} is not a folder (give the folder that holds the images)")
     return src
 
 
@@ -142,62 +179,90 @@ def check_output_writable(root) -> Path:
     return root
 
 
-def _ignored(p: Path) -> bool:
-    n = p.name.lower()
-    return n.startswith(".") or n.startswith("__") or n.startswith(IGNORED_PREFIXES)
-
-
-def _is_image(p: Path) -> bool:
-    return p.suffix.lower() in IMAGE_EXTENSIONS
-
-
 def _id_of(name: str) -> str:
-    """image_id for a file name or metadata key: base name without an image extension."""
+    """Sheet id for a sheet file name or sheet metadata key: base name without an image extension."""
     base = re.split(r"[\\/]", str(name).strip())[-1]
     stem, ext = os.path.splitext(base)
     return stem if ext.lower() in IMAGE_EXTENSIONS else base
 
 
-def _read_metadata(path: Path, problems: list) -> pd.DataFrame | None:
-    """metadata.csv as a DataFrame with a normalised ``image_id`` column (or None + problem)."""
+def _read_metadata(path: Path, problems: list, ids: Sequence[str] | None = None) -> pd.DataFrame | None:
+    """metadata.csv as a DataFrame with an ``image_id`` column (or None + a problem).
+
+    The key is the first file column (``FILE_COLUMNS``) present, else ``image_id``. With
+    ``ids`` (the images of a folder) every key is matched to one of them (``scan.match_keys``):
+    ``image_id`` is the matched id or None, ``_why`` says why not; a file column beside an
+    ``image_id`` column makes the latter the images' ids (``_given_id``). Without ``ids``
+    (sheets) the key is the base name without extension. ``_key`` is the key as written
+    (normalised; with ``ids`` only), ``_row`` the CSV line.
+    """
     try:
         meta = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except Exception as e:  # noqa: BLE001 - any parser failure is bad input
         problems.append((str(path), f"cannot read metadata CSV ({e.__class__.__name__}: {e})"))
         return None
     meta.columns = [str(c).strip() for c in meta.columns]
-    key = next((k for k in KEY_COLUMNS if k in meta.columns), None)
+    file_col = next((k for k in FILE_COLUMNS if k in meta.columns), None)
+    key = file_col or ("image_id" if "image_id" in meta.columns else None)
     if key is None:
         problems.append((str(path), f"no key column: needs one of {list(KEY_COLUMNS)} "
                                     f"(columns: {list(meta.columns)})"))
         return None
-    ids = meta[key].map(lambda v: _id_of(v) if isinstance(v, str) else v)
+    raw = meta[key]
+    given = meta["image_id"] if file_col is not None and "image_id" in meta.columns and ids is not None else None
+    if ids is None:
+        resolved, why = raw.map(lambda v: _id_of(v) if isinstance(v, str) else v), None
+    else:
+        matched = match_keys(raw.tolist(), ids)
+        resolved, why = [m for m, _ in matched], [w for _, w in matched]
     meta = meta.drop(columns=[k for k in KEY_COLUMNS if k in meta.columns])
-    meta.insert(0, "image_id", ids)
+    meta.insert(0, "image_id", list(resolved))
+    if why is not None:
+        meta["_key"] = [normalise_key(v) for v in raw]
+        meta["_why"] = why
+    if given is not None:
+        meta["_given_id"] = [v.strip() if isinstance(v, str) and v.strip() else None for v in given]
     meta["_row"] = np.arange(len(meta)) + 2  # CSV line number (header is line 1)
     return meta
 
 
 def _check_metadata_rows(meta: pd.DataFrame) -> dict[int, str]:
-    """{CSV line: reason} for bad rows: missing key, duplicate ids, NaN/implausible numbers."""
+    """{CSV line: reason} for bad rows: empty or ambiguous key, duplicate rows or ids, NaN/implausible numbers.
+
+    Rows whose key names no image are not flagged here (the caller reports them).
+    """
     bad: dict[int, str] = {}
 
     def add(line, reason):
         bad[int(line)] = f"{bad[int(line)]}; {reason}" if int(line) in bad else reason
 
-    for line, v in zip(meta["_row"], meta["image_id"]):
-        if not isinstance(v, str) or not v:
+    keys = meta["_key"] if "_key" in meta.columns else meta["image_id"]
+    for line, k in zip(meta["_row"], keys):
+        if not isinstance(k, str) or not k:
             add(line, "empty image id")
+    if "_why" in meta.columns:
+        for line, k, w in zip(meta["_row"], keys, meta["_why"]):
+            if isinstance(k, str) and k and isinstance(w, str) and not w.endswith("has no image"):
+                add(line, w)
     dup = meta["image_id"].duplicated(keep=False) & meta["image_id"].notna()
-    for iid, grp in meta[dup].groupby("image_id")["_row"]:
-        for line in grp:
-            add(line, f"duplicate image_id {iid!r} (lines {', '.join(map(str, grp))})")
+    for iid, grp in meta[dup].groupby("image_id"):
+        lines = ", ".join(map(str, grp["_row"]))
+        for line, k in zip(grp["_row"], grp["_key"] if "_key" in grp.columns else grp["image_id"]):
+            same = "" if k == iid else f" name the same image {iid!r}"
+            add(line, f"duplicate image_id {k!r} (lines {lines}{same})")
+    if "_given_id" in meta.columns:
+        final = meta["_given_id"].where(meta["_given_id"].notna(), meta["image_id"])
+        dup = final.duplicated(keep=False) & final.notna() & ~dup
+        for gid, grp in meta[dup].groupby(final[dup]):
+            for line in grp["_row"]:
+                add(line, f"duplicate image_id {gid!r} in the image_id column (lines {', '.join(map(str, grp['_row']))})")
     for col in NUMERIC_COLUMNS:
         if col not in meta.columns:
             continue
         raw = meta[col]
         num = pd.to_numeric(raw, errors="coerce")
-        for line, r, x, iid in zip(meta["_row"], raw, num, meta["image_id"]):
+        for line, r, x, iid, k in zip(meta["_row"], raw, num, meta["image_id"], keys):
+            iid = iid if isinstance(iid, str) else k
             if isinstance(r, str) and r.strip() and math.isnan(x):
                 add(line, f"{col} is not a number ({r!r}) for image_id {iid!r}")
             elif col == "temperature_c" and math.isnan(x):
@@ -208,9 +273,9 @@ def _check_metadata_rows(meta: pd.DataFrame) -> dict[int, str]:
             elif col in ("pixel_um", "dmax_um") and not math.isnan(x) and x <= 0:
                 add(line, f"{col} must be positive, got {x:g} for image_id {iid!r}")
     if "split" in meta.columns:
-        for line, s in zip(meta["_row"], meta["split"]):
-            if isinstance(s, str) and s not in SPLITS:
-                add(line, f"split {s!r} is not one of {SPLITS}")
+        for line, sp in zip(meta["_row"], meta["split"]):
+            if isinstance(sp, str) and sp not in SPLITS:
+                add(line, f"split {sp!r} is not one of {SPLITS}")
     return bad
 
 
@@ -250,6 +315,145 @@ def _write(root: Path, size: int, rows: pd.DataFrame, load_fn, name: str, proven
 # --------------------------------------------------------------------------- image folders
 
 
+@dataclass
+class FolderPlan:
+    """What ``import_folder`` would import from a folder, found without writing anything.
+
+    ``rows``: one row per image file of ``scan.files`` (``image_id``, ``source_file``, the
+    class-folder label, ``metadata.csv`` columns); ``problems`` (file, reason) and ``bad``
+    (indices of files that would be skipped); ``modes`` (Pillow modes seen); per file its
+    original ``shapes`` (h, w px; 0 if not read) and ``border`` grey level (-1 if not read).
+    """
+
+    scan: FolderScan
+    rows: pd.DataFrame
+    problems: list[tuple[str, str]]
+    bad: set[int]
+    modes: Counter
+    shapes: np.ndarray
+    border: np.ndarray
+    warnings: list[str]
+    metadata_columns: list[str]
+
+    @property
+    def keep(self) -> list[int]:
+        """Indices of the files that import."""
+        return [i for i in range(len(self.scan.files)) if i not in self.bad]
+
+
+def plan_folder(src, label_scheme: str = "cpi", max_side: int | None = None) -> FolderPlan:
+    """Scan ``src``, key ``metadata.csv`` to its images and decode every image.
+
+    Reads only. ``max_side`` bounds the decoded size (``images.load_grey``). The checks:
+    ``scan.scan_folder`` (layout, non-images, empty class folders, symlinks, duplicate ids),
+    metadata rows (``_check_metadata_rows``, rows without images, images without rows,
+    labels that disagree with the class folder), and per image: unreadable, empty,
+    truncated, too large (``images.MAX_PIXELS``) or too small (longer side < ``MIN_SIDE`` px).
+    """
+    src = Path(src)
+    scan = scan_folder(src)
+    problems = list(scan.problems)
+    bad = set(scan.bad)
+    files, ids = scan.files, scan.ids
+    warnings: list[str] = []
+    classes = sorted({c for c in scan.classes if c is not None})
+    if scan.n_top and classes:
+        warnings.append(f"{scan.n_top} image(s) at the top level beside class folders: "
+                        f"imported without a {label_scheme} label")
+
+    # ---- metadata.csv
+    rows = pd.DataFrame({"image_id": ids, "source_file": [p.relative_to(src).as_posix() for p in files]})
+    if classes:
+        rows[label_scheme] = scan.classes
+    mpath = src / METADATA_FILE
+    meta_cols: list[str] = []
+    if mpath.exists():
+        meta = _read_metadata(mpath, problems, ids=ids)
+        if meta is not None:
+            meta = meta.drop(columns=[c for c in ("source_file",) if c in meta.columns])
+            meta_cols = [c for c in meta.columns if not c.startswith("_") and c != "image_id"]
+            bad_rows = _check_metadata_rows(meta)
+            bad_row_of: dict[str, int] = {}  # image id -> the invalid row naming it
+            by_name: dict[str, list[str]] = {}
+            for iid in ids:
+                by_name.setdefault(iid.rpartition("/")[2], []).append(iid)
+            for line, iid, key, why in zip(meta["_row"], meta["image_id"], meta["_key"], meta["_why"]):
+                if int(line) in bad_rows:
+                    problems.append((f"{mpath}:{line}", bad_rows[int(line)]))
+                    named = [iid] if isinstance(iid, str) else by_name.get(key, []) if isinstance(key, str) else []
+                    for j in named:  # an ambiguous file name names every image of that name
+                        bad_row_of.setdefault(j, int(line))
+                elif not isinstance(iid, str):
+                    problems.append((f"{mpath}:{line}", why))
+            meta = meta[~meta["_row"].isin(bad_rows) & meta["image_id"].notna()]
+            meta = meta.drop(columns=["_row", "_key", "_why"])
+            has_row = set(meta["image_id"])
+            for i, iid in enumerate(ids):
+                if i in bad or iid in has_row:
+                    continue
+                if iid in bad_row_of:
+                    reason = f"its metadata row is invalid (see {METADATA_FILE}:{bad_row_of[iid]})"
+                else:
+                    reason = f"no row for image_id {iid!r} in {METADATA_FILE}"
+                problems.append((str(files[i]), reason))
+                bad.add(i)
+            overlap = [c for c in meta.columns if c in rows.columns and c != "image_id"]
+            merged = rows.merge(meta, on="image_id", how="left", suffixes=("", "__meta"))
+            for c in overlap:
+                folder, given = merged[c], merged[f"{c}__meta"]
+                clash = folder.notna() & given.notna() & (folder.astype(str) != given.astype(str))
+                for i in np.flatnonzero(clash.to_numpy()):
+                    if i not in bad:
+                        problems.append((str(files[i]), f"{c} label {given.iloc[i]!r} in {METADATA_FILE} "
+                                                        f"disagrees with class folder {folder.iloc[i]!r}"))
+                        bad.add(i)
+                merged[c] = folder.where(folder.notna(), given)
+                merged = merged.drop(columns=f"{c}__meta")
+            if "_given_id" in merged.columns:  # a file column keyed the rows; image_id names them
+                merged["image_id"] = merged["_given_id"].where(merged["_given_id"].notna(), merged["image_id"])
+                merged = merged.drop(columns="_given_id")
+            rows = merged
+
+    # ---- decode every image (validation before anything is written)
+    modes: Counter = Counter()
+    shapes = np.zeros((len(files), 2), np.int64)
+    border = np.full(len(files), -1, np.int64)
+    uniform: list[str] = []
+    for i, p in enumerate(files):
+        if i in bad:
+            continue
+        try:
+            grey, mode, (h, w) = load_grey(p, max_side)
+        except ImageReadError as e:
+            problems.append((str(p), str(e).removeprefix(f"{p}: ")))
+            bad.add(i)
+            continue
+        shapes[i] = (h, w)
+        if max(h, w) < MIN_SIDE:
+            problems.append((str(p), f"image is only {w}x{h} px (< {MIN_SIDE} px on its longer side): "
+                                     f"too small to show a particle, it would become a blank frame"))
+            bad.add(i)
+            continue
+        modes[mode] += 1
+        border[i] = border_level(grey)
+        if int(grey.min()) == int(grey.max()):
+            uniform.append(ids[i])
+    odd = {m: n for m, n in modes.items() if m != "L"}
+    if odd:
+        warnings.append("converted to 8-bit grey: " + ", ".join(f"{n} {'1-bit' if m == '1' else m}"
+                                                               for m, n in sorted(odd.items())))
+    if uniform:
+        warnings.append(f"{len(uniform)} image(s) have a single grey level (blank frames, no particle): "
+                        + ", ".join(uniform[:5]) + (" ..." if len(uniform) > 5 else ""))
+    labelled = {scan.classes[i] for i in range(len(files)) if i not in bad and scan.classes[i] is not None}
+    if len(labelled) == 1:
+        warnings.append(f"only one class ({next(iter(labelled))!r}): the probes (05) and the label-budget "
+                        f"study (06) need at least 2 classes")
+    return FolderPlan(scan=scan, rows=rows, problems=problems, bad=bad, modes=modes, shapes=shapes,
+                      border=border, warnings=warnings, metadata_columns=meta_cols)
+
+
+@writes_destination("dataset", src="src", dest="root")
 def import_folder(
     src,
     root,
@@ -282,122 +486,26 @@ def import_folder(
     root = check_output_writable(root)
     size = int(image_size)
     report = ImportReport(src=str(src), root=str(root), kind="image folder")
-    problems: list[tuple[str, str]] = []  # (file, reason): each makes its item skipped
 
-    # ---- 1. layout: class folders and/or images at the top level
-    files: list[tuple[Path, str | None]] = []  # (path, class or None)
-    top_images = 0
-    for p in sorted(src.iterdir()):
-        if _ignored(p) or p.name == METADATA_FILE:
-            continue
-        if p.is_dir():
-            found = [q for q in sorted(p.rglob("*")) if q.is_file() and not _ignored(q)]
-            imgs = [q for q in found if _is_image(q)]
-            for q in found:
-                if not _is_image(q):
-                    problems.append((str(q), f"not an image file (extension {q.suffix or 'none'!r}; "
-                                             f"expected {', '.join(IMAGE_EXTENSIONS)})"))
-            if not imgs:
-                problems.append((str(p), "empty class folder: no images in it"))
-            files += [(q, p.name) for q in imgs]
-        elif _is_image(p):
-            files.append((p, None))
-            top_images += 1
-        else:
-            problems.append((str(p), f"not an image file (extension {p.suffix or 'none'!r}; "
-                                     f"expected {', '.join(IMAGE_EXTENSIONS)})"))
-    n_classes = len({c for _, c in files if c is not None})
-    if top_images and n_classes:
-        report.warnings.append(f"{top_images} image(s) at the top level beside class folders: "
-                               f"imported without a {label_scheme} label")
-
-    # ---- 2. ids, duplicates
-    ids = [_id_of(p.name) for p, _ in files]
-    by_id: dict[str, list[int]] = {}
-    for i, iid in enumerate(ids):
-        by_id.setdefault(iid, []).append(i)
-    bad_files: set[int] = set()
-    for iid, idx in by_id.items():
-        if len(idx) > 1:
-            others = ", ".join(str(files[j][0].relative_to(src)) for j in idx)
-            for j in idx:
-                problems.append((str(files[j][0]), f"duplicate image id {iid!r} (files: {others})"))
-                bad_files.add(j)
-
-    # ---- 3. metadata.csv
-    rows = pd.DataFrame({"image_id": ids,
-                         "source_file": [str(p.relative_to(src)) for p, _ in files]})
-    if n_classes:
-        rows[label_scheme] = [c for _, c in files]
-    mpath = src / METADATA_FILE
-    if mpath.exists():
-        meta = _read_metadata(mpath, problems)
-        if meta is not None:
-            meta = meta.drop(columns=[c for c in ("source_file",) if c in meta.columns])
-            known = set(ids)
-            bad_rows = _check_metadata_rows(meta)
-            bad_row_of: dict[str, int] = {}
-            for line, iid in zip(meta["_row"], meta["image_id"]):
-                if int(line) in bad_rows:
-                    problems.append((f"{mpath}:{line}", bad_rows[int(line)]))
-                    if isinstance(iid, str):
-                        bad_row_of.setdefault(iid, int(line))
-                elif iid not in known:
-                    problems.append((f"{mpath}:{line}", f"metadata row for image_id {iid!r} has no image"))
-            meta = meta[~meta["_row"].isin(bad_rows) & meta["image_id"].isin(known)].drop(columns="_row")
-            has_row = set(meta["image_id"])
-            for i, iid in enumerate(ids):
-                if i in bad_files or iid in has_row:
-                    continue
-                if iid in bad_row_of:
-                    reason = f"its metadata row is invalid (see {METADATA_FILE}:{bad_row_of[iid]})"
-                else:
-                    reason = f"no row for image_id {iid!r} in {METADATA_FILE}"
-                problems.append((str(files[i][0]), reason))
-                bad_files.add(i)
-            overlap = [c for c in meta.columns if c in rows.columns and c != "image_id"]
-            merged = rows.merge(meta, on="image_id", how="left", suffixes=("", "__meta"))
-            for c in overlap:
-                folder, given = merged[c], merged[f"{c}__meta"]
-                clash = folder.notna() & given.notna() & (folder.astype(str) != given.astype(str))
-                for i in np.flatnonzero(clash.to_numpy()):
-                    if i not in bad_files:
-                        problems.append((str(files[i][0]), f"{c} label {given.iloc[i]!r} in {METADATA_FILE} "
-                                                           f"disagrees with class folder {folder.iloc[i]!r}"))
-                        bad_files.add(i)
-                merged[c] = folder.where(folder.notna(), given)
-                merged = merged.drop(columns=f"{c}__meta")
-            rows = merged
-
-    # ---- 4. decode every image (validation before anything is written)
-    modes: Counter = Counter()
-    longest = np.ones(len(files))
-    for i, (p, _) in enumerate(files):
-        if i in bad_files:
-            continue
-        try:
-            grey, mode = read_grey(p)
-            modes[mode] += 1
-            longest[i] = max(grey.shape)
-        except ImageReadError as e:
-            problems.append((str(p), str(e).removeprefix(f"{p}: ")))
-            bad_files.add(i)
-    report.modes = dict(modes)
-    odd = {m: n for m, n in modes.items() if m != "L"}
-    if odd:
-        report.warnings.append("converted to 8-bit grey: " + ", ".join(f"{n} {m}" for m, n in sorted(odd.items())))
+    # ---- 1-4. layout, ids, metadata.csv, decode every image: nothing written yet
+    plan = plan_folder(src, label_scheme, max_side=2 * size)
+    problems, rows, files = plan.problems, plan.rows, plan.scan.files
+    report.layout = plan.scan.layout
+    report.modes = dict(plan.modes)
+    report.warnings += plan.warnings
+    longest = np.maximum(plan.shapes.max(axis=1), 1)
 
     if problems and on_error == "fail":
         raise BadInputError(src, problems)
     report.skipped = problems
-    keep = [i for i in range(len(files)) if i not in bad_files]
+    keep = plan.keep
     if not keep:
         raise BadInputError(src, problems or [(str(src), "no images found")],
                             hint="Nothing to import, nothing was written.")
 
     # ---- 5. metadata table
     rows = rows.iloc[keep].reset_index(drop=True)
-    kept_files = [files[i][0] for i in keep]
+    kept_files = [files[i] for i in keep]
     if "pixel_um" not in rows.columns:
         rows["pixel_um"] = np.nan
     rows["pixel_um"] = pd.to_numeric(rows["pixel_um"], errors="coerce").astype(float)
@@ -417,7 +525,7 @@ def import_folder(
     inverted = np.zeros(len(rows), bool)
 
     def load(i: int) -> np.ndarray:
-        grey, _ = read_grey(kept_files[i])
+        grey, _, _ = load_grey(kept_files[i], 2 * size)
         out, _, inverted[i] = to_packed(grey, size, polarity)
         return out
 
@@ -454,6 +562,7 @@ def looks_like_sheet(path) -> bool:
     return bool(canvas >= 0.25 or white >= 0.5)
 
 
+@writes_destination("dataset", src="src", dest="root")
 def import_sheets(
     src,
     root,
@@ -477,7 +586,7 @@ def import_sheets(
     ``width_um``/``height_um`` (minimum-area rectangle), ``dmax_um`` (max Feret diameter),
     ``cutoff`` (0..1), ``pixel_um`` of the stored image, ``instrument`` and ``campaign``.
     An optional ``metadata.csv`` keyed by sheet file name adds per-sheet columns (e.g.
-    ``campaign``, ``temperature_c``) to all its crops. Rejected crops (too small, text,
+    ``campaign``, ``temperature_c``) to all its crops. Rejected crops (too small, text, streak,
     no particle, cut off) are counted per sheet in ``report.sheets``.
     ``group_by_sheet``: keep all crops of a sheet in one split (they share a cloud).
     """
@@ -566,15 +675,21 @@ def import_sheets(
 # --------------------------------------------------------------------------- dispatch, export
 
 
+@writes_destination("dataset", src="src", dest="root")
 def import_any(src, root, image_size: int, **kwargs) -> ImportReport:
     """Import ``src`` as CPI sheets when its top level holds only sheet-like images, else as an image folder."""
     src = _check_src(src)
-    entries = [p for p in src.iterdir() if not _ignored(p) and p.name != METADATA_FILE]
-    images = [p for p in entries if p.is_file() and _is_image(p)]
-    has_dirs = any(p.is_dir() for p in entries)
-    if images and not has_dirs and all(looks_like_sheet(p) for p in images[:20]):
+    if is_sheet_folder(src):
         return import_sheets(src, root, image_size, **kwargs)
     return import_folder(src, root, image_size, **kwargs)
+
+
+def is_sheet_folder(src) -> bool:
+    """True when the top level of ``src`` holds only images, no folders, and they look like CPI sheets."""
+    entries = [p for p in Path(src).iterdir() if not _ignored(p) and p.name != METADATA_FILE]
+    images = [p for p in entries if p.is_file() and _is_image(p)]
+    has_dirs = any(p.is_dir() for p in entries)
+    return bool(images) and not has_dirs and all(looks_like_sheet(p) for p in images[:20])
 
 
 def _safe_name(s: str) -> str:
@@ -582,13 +697,18 @@ def _safe_name(s: str) -> str:
     return s or "_"
 
 
+@writes_destination("export", src="ds", dest="dest")
 def export_folder(ds: PackedDataset, dest, scheme: str | None = "cpi", indices=None) -> Path:
     """Write ``ds`` to ``<dest>/<class>/<image_id>.png`` plus ``<dest>/metadata.csv`` (atomically).
 
+    An id with folders (``a/00000``) is written as nested folders, without repeating the
+    class folder it already starts with (``a/00000`` of class ``a`` -> ``a/00000.png``).
     Images without a label in ``scheme`` (or every image when ``scheme`` is None or absent)
-    go to the top level of ``dest``, so ``import_folder(dest, ...)`` reads the folder back
-    with the same labels, splits and metadata (``pixel_um`` is the stored pixel size).
-    ``indices`` restricts the export to some rows. Returns ``dest``.
+    go to the top level of ``dest``, their id's folders joined by ``__`` (a top-level folder
+    would read back as a class). ``metadata.csv`` names each file (``file``) and keeps its
+    ``image_id``, so ``import_folder(dest, ...)`` reads the folder back with the same ids,
+    labels, splits and metadata (``pixel_um`` is the stored pixel size). ``indices``
+    restricts the export to some rows. Returns ``dest``.
     """
     from PIL import Image
 
@@ -598,18 +718,35 @@ def export_folder(ds: PackedDataset, dest, scheme: str | None = "cpi", indices=N
     idx = np.arange(len(ds)) if indices is None else np.asarray(indices, dtype=np.int64)
     meta = ds.meta.iloc[idx].reset_index(drop=True)
     use_scheme = scheme is not None and scheme in meta.columns
-    names = [_safe_name(i) for i in meta["image_id"]]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{ds.root}: image ids collide after making them file names; cannot export")
-    with atomic_dir(dest) as tmp:
-        for k, (i, fname) in enumerate(zip(idx, names)):
-            lab = meta[scheme].iloc[k] if use_scheme else None
-            folder = tmp / _safe_name(lab) if isinstance(lab, str) and lab else tmp
-            folder.mkdir(exist_ok=True)
-            Image.fromarray(np.asarray(ds[int(i)])).save(folder / f"{fname}.png")
+    labels = [meta[scheme].iloc[k] if use_scheme else None for k in range(len(meta))]
+    files = [_export_path(iid, lab) for iid, lab in zip(meta["image_id"], labels)]
+    seen: dict[str, str] = {}
+    for iid, f in zip(meta["image_id"], files):
+        other = seen.setdefault(f.lower(), str(iid))  # case-insensitive file systems
+        if other != str(iid):
+            raise ValueError(f"{ds.root}: image ids {other!r} and {iid!r} both become the file {f!r}; "
+                             f"cannot export")
+    with atomic_dir(dest, replace=is_export) as tmp:
+        for i, f in zip(idx, files):
+            (tmp / f).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.asarray(ds[int(i)])).save(tmp / f)
         out = meta.drop(columns=[c for c in ("source_file",) if c in meta.columns])
+        out.insert(0, "file", files)
         out.to_csv(tmp / METADATA_FILE, index=False)
+        (tmp / EXPORT_MARKER).write_text(json.dumps({"exported_from": str(ds.root), "n_images": len(idx),
+                                                     "scheme": scheme}, indent=2) + "\n")
     return dest
+
+
+def _export_path(image_id, label) -> str:
+    """Relative file path (posix) of one exported image (``export_folder``)."""
+    parts = [_safe_name(q) for q in str(image_id).replace("\\", "/").split("/") if q.strip(" .")] or ["_"]
+    if isinstance(label, str) and label:
+        folder = _safe_name(label)
+        if len(parts) > 1 and parts[0] == folder:
+            parts = parts[1:]
+        return "/".join([folder, *parts]) + ".png"
+    return "__".join(parts) + ".png"
 
 
 def remove_dataset(root) -> None:

@@ -12,7 +12,8 @@ physical pixel size of the stored image is kept per row in ``pixel_um``.
 
 Required metadata columns: ``image_id`` (unique str), ``split`` (train/val/test or
 "unassigned"), ``source_file``. Optional columns used by the notebooks: ``habit19``,
-``habit4``, ``cpi`` (labels per scheme, missing = not in that scheme), ``campaign``,
+``habit4``, ``cpi``, ``oap`` (labels per scheme, missing = not in that scheme; ``oap`` =
+the optical-array-probe habit classes of ``icepaper.synth.oap``), ``campaign``,
 ``instrument``, ``temperature_c`` (deg C), ``supersaturation`` (fraction over ice),
 ``dmax_um`` (maximum dimension, um), ``pixel_um`` (um per stored pixel).
 
@@ -36,7 +37,7 @@ FORMAT = "icepaper-packed"
 FORMAT_VERSION = 1
 SHARD_SIZE = 8192
 REQUIRED_COLUMNS = ("image_id", "split", "source_file")
-LABEL_SCHEMES = ("habit19", "habit4", "cpi")
+LABEL_SCHEMES = ("habit19", "habit4", "cpi", "oap")
 METADATA_COLUMNS = ("campaign", "instrument", "temperature_c", "supersaturation", "dmax_um", "pixel_um")
 
 
@@ -128,7 +129,9 @@ class PackedWriter:
 
     Use as a context manager; call ``add(images, rows)`` with chunks of (n, size, size)
     uint8 images and a list/DataFrame of n metadata rows. If the block raises, nothing is
-    left at ``root`` (an existing dataset there stays untouched).
+    left at ``root`` (an existing dataset there stays untouched). An existing packed dataset
+    at ``root`` is replaced when the new one is complete; any other non-empty folder there
+    is refused (FileExistsError) before anything is written.
     """
 
     def __init__(self, root: str | Path, image_size: int, name: str = "", provenance: dict | None = None):
@@ -145,7 +148,7 @@ class PackedWriter:
         self._n = 0
 
     def __enter__(self) -> PackedWriter:
-        self._ctx = atomic_dir(self.root)
+        self._ctx = atomic_dir(self.root, replace=is_packed)
         self._tmp = self._ctx.__enter__()
         return self
 

@@ -28,26 +28,32 @@ minimum-area rectangle x 2.3 um, reject cut-off particles)
        pixels within 3 px on both sides, horizontally and vertically) count as crop, so a
        number printed across a small crop does not split it. Regions under ``min_text_area`` px^2 are
        specks (stray text, tiny slivers) and are counted, not returned.
-    3. A crop is rejected as ``"too_small"`` when its box is under ``min_box``
-       (width, height) px, ``"text"`` when text covers more than ``max_text_frac`` of it,
-       ``"no_particle"`` when nothing in it is clearly darker than its background, or
-       when several similar dark smudges and no dominant particle fill it (blank frames,
-       streak noise: see ``particle_mask``), and ``"cutoff"`` when the particle covers
-       ``cutoff_max`` (10 %) or more of the crop's frame (``cutoff_fraction``: it touched
-       the edge of the camera frame and is cut off).
+    3. A crop is rejected, in this order, as ``"too_small"`` when its box is under
+       ``min_box`` (width, height) px; ``"text"`` when text covers more than
+       ``max_text_frac`` of it; ``"streak"`` when it is a frame of streak noise: at least
+       ``max_streak`` (1 %) of its pixels lie on thin bright horizontal streaks
+       (``streak_fraction``); ``"no_particle"`` when nothing in it is clearly darker than
+       its background, or no single particle dominates it (``particle_mask``);
+       ``"streak"`` again when its particle is a thin horizontal band, a smear of
+       background residue (``is_horizontal_streak``); and ``"cutoff"`` when the particle
+       touches an edge of the crop along ``cutoff_max`` (10 %) or more of that edge's
+       length (``cutoff_fraction`` of ``particle_extent``: it ran out of the camera frame).
     4. Sizes: ``width_um``/``height_um`` are the sides of the particle's minimum-area
        rectangle x ``um_per_px``; ``dmax_um`` is its maximum Feret diameter (largest
        distance between two points of its convex hull) x ``um_per_px``.
 
-Defaults, decided by looking at the four real sheets in ``shared/data/cpi_sheets``:
-``min_box=(16, 16)`` keeps the small droplet and small-ice crops (17-55 px, 20-90 um)
-that make up most of two sheets -- they are particles, and the synthetic data have a
-"small" class too; pass ``min_box=(50, 50)`` for the recipe's "large particles only".
-The "no_particle" test rejects the blank frames with streak noise that fill the 2002
-sheet (40 of its 52 crops) and mottled crops the CPI software itself sized "0"; a few
-vertical stacks of streaks still pass as particles there. Checked against the sizes the
-CPI software printed on the 2014 sheets: ``dmax_um`` is within 1-5 % of them (e.g. 610 vs
-613 um, 86 vs 88 um).
+Defaults, decided by looking at every crop of the four real sheets in
+``shared/data/cpi_sheets`` (hand counts and per-crop verdicts in
+``tests/data/cpi_sheet_hand_*.csv``): ``min_box=(16, 16)`` keeps the small droplet and
+small-ice crops (17-55 px, 20-90 um) that make up most of two sheets -- they are
+particles, and the synthetic data have a "small" class too; pass ``min_box=(50, 50)`` for
+the recipe's "large particles only". 46 of the 52 crops of the 2002 sheet are frames of
+the stationary background (horizontal streaks, vertical bands of stacked streaks, a dark
+spot that recurs at the same place), all covered with bright streak pixels (15-93 per
+1000 px, against at most 4 per 1000 on every kept crop of the four sheets); ``"streak"``
+rejects them.
+Checked against the sizes the CPI software printed on the 2014 sheets: ``dmax_um`` is
+within 1-5 % of them (e.g. 610 vs 613 um, 86 vs 88 um).
 """
 
 from __future__ import annotations
@@ -65,7 +71,7 @@ CANVAS_RGB = (251, 254, 255)
 _TEXT_MAX = 8  # a pixel whose channels are all <= this is text
 _YELLOW = (255, 255, 0)
 _YELLOW_GREY = 242
-REASONS = ("too_small", "text", "no_particle", "cutoff")
+REASONS = ("too_small", "text", "streak", "no_particle", "cutoff")
 
 
 def _make_palette() -> np.ndarray:
@@ -181,17 +187,19 @@ def extract_sheet(
     cutoff_max: float = 0.10,
     max_text_frac: float = 0.25,
     include_rejected: bool = False,
+    max_streak: float = 0.01,
 ) -> list[SheetCrop]:
     """Particles on a CPI sheet (a path or an RGB/grey array), in reading order.
 
     Returns the kept crops; with ``include_rejected=True`` also the rejected ones, each
-    with its ``reason`` ("too_small", "text", "no_particle", "cutoff"). See the module
-    docstring for the steps and the defaults.
+    with its ``reason`` (one of ``REASONS``). See the module docstring for the steps and
+    the defaults.
     """
     rgb = read_sheet(sheet) if isinstance(sheet, str | Path) else np.asarray(sheet)
     grey, text = sheet_to_grey(rgb)
     boxes, _ = find_crop_boxes(grey, text, min_text_area)
-    crops = [_measure_crop(grey, text, b, um_per_px, min_box, cutoff_max, max_text_frac) for b in boxes]
+    crops = [_measure_crop(grey, text, b, um_per_px, min_box, cutoff_max, max_text_frac, max_streak)
+             for b in boxes]
     return crops if include_rejected else [c for c in crops if c.kept]
 
 
@@ -218,7 +226,7 @@ def find_crop_boxes(grey: np.ndarray, text: np.ndarray, min_text_area: int = 200
     return boxes, specks
 
 
-def _measure_crop(grey, text, box, um_per_px, min_box, cutoff_max, max_text_frac) -> SheetCrop:
+def _measure_crop(grey, text, box, um_per_px, min_box, cutoff_max, max_text_frac, max_streak) -> SheetCrop:
     x, y, w, h = box
     g = grey[y:y + h, x:x + w].copy()
     t = text[y:y + h, x:x + w]
@@ -232,74 +240,198 @@ def _measure_crop(grey, text, box, um_per_px, min_box, cutoff_max, max_text_frac
     if tfrac > max_text_frac:
         c.reason = "text"
         return c
+    if streak_fraction(g, exclude=t) >= max_streak:
+        c.reason = "streak"
+        return c
     mask, single = particle_mask(g)
     c.mask = mask
     c.particle_px = int(mask.sum())
     if c.particle_px == 0 or not single:
         c.reason = "no_particle"
         return c
-    c.cutoff = cutoff_fraction(mask)
+    if is_horizontal_streak(g, mask):
+        c.reason = "streak"
+        return c
+    c.cutoff = cutoff_fraction(particle_extent(g, mask), inset=1)
     c.width_um, c.height_um, c.dmax_um = (v * um_per_px for v in particle_dims_px(mask))
     if c.cutoff >= cutoff_max:
         c.reason = "cutoff"
     return c
 
 
+def _levels(g: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(3x3-smoothed crop, background pixels, background level, dark level) of a grey crop.
+
+    Background pixels are those above the crop's Otsu threshold. The background level is
+    the larger of their median and the median of the crop's outer 2-px ring (a region of
+    interest is cut with a margin of background around its particle; when a large,
+    textured particle fills most of the crop, Otsu separates its dark core from its
+    lighter parts and the ring is the better estimate). The dark level is the 0.5th
+    percentile of the crop.
+    """
+    s = cv2.GaussianBlur(g, (3, 3), 0)
+    t, _ = cv2.threshold(s, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    above = s > t
+    bg = float(np.median(s[above])) if above.any() else float(np.median(s))
+    if min(s.shape) >= 6:
+        ring = np.concatenate([s[:2].ravel(), s[-2:].ravel(), s[2:-2, :2].ravel(), s[2:-2, -2:].ravel()])
+        bg = max(bg, float(np.median(ring)))
+    return s, above, bg, float(np.percentile(s, 0.5))
+
+
+def streak_fraction(g: np.ndarray, exclude: np.ndarray | None = None, step: int = 25) -> float:
+    """Fraction (0..1) of a crop's pixels on thin bright horizontal streaks.
+
+    A pixel counts when it is at least ``step`` grey levels brighter than the median of
+    itself and its upper and lower neighbours: a bright line one or two pixels high, or
+    a single bright spike. Frames triggered by noise are covered with them (the
+    horizontal streak noise of the CPI background, bright where the background
+    subtraction overshoots); a particle is dark and never makes them. Pixels within 1 px
+    of ``exclude`` (printed text) are not counted.
+    """
+    g = np.asarray(g, dtype=np.int16)
+    if g.shape[0] < 3 or g.size == 0:
+        return 0.0
+    a, b, c = g[:-2], g[1:-1], g[2:]
+    med = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+    hit = (b - med) >= step
+    valid = np.ones(b.shape, bool)
+    if exclude is not None and np.any(exclude):
+        near = cv2.dilate(np.asarray(exclude, np.uint8), np.ones((3, 3), np.uint8)) > 0
+        valid = ~near[1:-1]
+    return float(hit[valid].mean()) if valid.any() else 0.0
+
+
+def is_horizontal_streak(g: np.ndarray, mask: np.ndarray, min_aspect: float = 3.0,
+                         max_height: float = 0.2, max_depth: float = 0.5) -> bool:
+    """True when the particle ``mask`` of crop ``g`` is a faint horizontal smear, not a particle.
+
+    Streak noise and the smears of background-subtraction residue on blank frames are
+    drawn along the rows: a band at least ``min_aspect`` times wider than high, at most
+    ``max_height`` of the crop high and faint (its darkest point less than ``max_depth``
+    of the way from the background to black). A particle's region of interest is cut
+    around it with a margin, so even a thin horizontal needle fills more of its crop's
+    height, and an ice or water particle in the CPI's bright field is dark.
+    """
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return False
+    w, h = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    _, _, bg, dark = _levels(np.asarray(g, dtype=np.uint8))
+    return bool(w >= min_aspect * h and h <= max_height * mask.shape[0] and bg - dark < max_depth * bg)
+
+
 def particle_mask(g: np.ndarray, min_contrast: float = 30.0, min_snr: float = 10.0,
-                  min_px: int = 6, min_dominance: float = 0.8) -> tuple[np.ndarray, bool]:
+                  min_px: int = 6, min_dominance: float = 0.7, join_px: int = 3,
+                  min_depth: float = 0.3) -> tuple[np.ndarray, bool]:
     """(particle mask, one dominant particle?) of a grey crop (dark particle, light background).
 
-    Background ``bg`` = median of the pixels above the crop's Otsu threshold; ``dark`` = the
-    0.5th percentile; ``noise`` = robust (MAD) spread of the pixel-scale texture (the crop
-    minus its Gaussian blur, sigma 1.5 px). There is no particle when ``bg - dark`` is under
-    ``min_contrast`` grey levels or under ``min_snr`` x noise (a mottled, noisy frame with
-    nothing in it). Otherwise, after a 3x3 Gaussian, a pixel is particle when darker than
+    Background ``bg`` and dark level ``dark`` as in ``_levels``; ``noise`` = robust (MAD)
+    spread of the pixel-scale texture (the crop minus its Gaussian blur, sigma 1.5 px) over
+    the background pixels at least 2 px away from darker ones. There is no particle when
+    ``bg - dark`` is under ``max(min_contrast, min_depth * bg)`` grey levels (an ice or
+    water particle in the CPI's bright field is dark; fainter smudges are background
+    residue) or under ``min_snr`` x noise (a mottled, noisy frame with nothing in it).
+    Otherwise, after a 3x3 Gaussian, a pixel is particle when darker than
     ``bg - max(min_contrast, (bg - dark) / 2)``: the half-contrast edge, which follows the
     blurred rim of out-of-focus particles as well as sharp ones. Dark regions under
-    ``min_px`` are dropped. The mask keeps the largest region and any region at least
-    10 % of its size (parts of one aggregate). ``one dominant particle`` is False when the
-    largest region holds under ``min_dominance`` of all dark pixels: several similar dark
-    smudges and no particle, as in blank frames with streak noise or out-of-focus frames.
+    ``min_px`` are dropped; regions less than ``2 * join_px`` px apart or joined by pixels
+    darker than a quarter of the contrast are parts of one particle (the dark plates and
+    the lighter, hollow column of a capped column; the arms of an aggregate). The mask is
+    the largest particle. ``one dominant particle`` is False when it holds under
+    ``min_dominance`` of all dark pixels: several similar dark smudges and no particle
+    (blank or out-of-focus frames) or several separate particles in one frame.
     """
     g = np.asarray(g, dtype=np.uint8)
     empty = np.zeros(g.shape, bool)
     if g.size < 4:
         return empty, False
-    s = cv2.GaussianBlur(g, (3, 3), 0)
-    t, _ = cv2.threshold(s, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    bgpx = s[s > t]
-    bg = float(np.median(bgpx)) if bgpx.size else float(np.median(s))
-    dark = float(np.percentile(s, 0.5))
+    s, above, bg, dark = _levels(g)
     hp = g.astype(np.float32) - cv2.GaussianBlur(g, (0, 0), 1.5).astype(np.float32)
-    noise = max(1.4826 * float(np.median(np.abs(hp))), 1.0)
-    if bg - dark < min_contrast or (bg - dark) / noise < min_snr:
+    clear = above & (cv2.erode(above.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    ref = hp[clear] if clear.sum() >= 16 else hp[above] if above.sum() >= 16 else hp
+    noise = max(1.4826 * float(np.median(np.abs(ref))), 1.0)
+    if bg - dark < max(min_contrast, min_depth * bg) or (bg - dark) / noise < min_snr:
         return empty, False
     m = s < bg - max(min_contrast, 0.5 * (bg - dark))
     n, lab, st, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
-    areas = st[1:, 4].astype(float)
+    areas = st[:, 4].astype(float)
+    areas[0] = 0
     areas[areas < min_px] = 0
-    if n <= 1 or areas.max() == 0:
+    if areas.max() == 0:
         return empty, False
-    big = areas.max()
-    keep = np.concatenate([[False], areas >= 0.1 * big])
-    return keep[lab], bool(big >= min_dominance * areas.sum())
+    near = cv2.dilate(m.astype(np.uint8), np.ones((2 * join_px + 1, 2 * join_px + 1), np.uint8))
+    near |= (s < bg - max(min_contrast, 0.25 * (bg - dark))).astype(np.uint8)
+    _, glab = cv2.connectedComponents(near, connectivity=8)
+    first = np.unique(lab.ravel(), return_index=True)[1]  # a pixel of each dark region
+    group = glab.ravel()[first]  # the particle it belongs to
+    totals = np.bincount(group, weights=areas)
+    best = int(totals.argmax())
+    keep = (areas > 0) & (group == best)
+    return keep[lab], bool(totals[best] >= min_dominance * areas.sum())
 
 
-def cutoff_fraction(mask: np.ndarray, inset: int = 2) -> float:
-    """Fraction (0..1) of a crop's frame covered by the particle.
+def particle_extent(g: np.ndarray, mask: np.ndarray, min_contrast: float = 30.0, inset: int = 1,
+                    max_slope: float = 0.03, depth: int = 5) -> np.ndarray:
+    """The particle ``mask`` of a crop grown out to the crop edge where the particle reaches it.
 
-    The frame is the one-pixel ring ``inset`` px inside the crop edge: real sheet crops
-    often have a 1-2 px bright rim at the camera-frame edge, so a particle cut off by the
-    frame stops just short of the outermost pixels.
+    For ``cutoff_fraction(..., inset)``; sizes use ``mask``. Two cases where the
+    half-contrast ``mask`` stops short of an edge the particle runs into:
+
+    - a bright rim: real sheet crops often have a 1 px line brighter than the
+      background (by a tenth of the contrast) along the camera-frame edge, and the
+      smoothing in ``particle_mask`` blends it with the particle behind it, so behind a
+      rim pixel the particle may start one pixel further in;
+    - a light end: the end of a particle that runs out of the frame can be lighter than
+      its core (the top of a tall aggregate), so the crop-wide half-contrast level misses
+      it. Along each line perpendicular to the edge, from ``inset`` px inside it to the
+      first particle pixel, the particle continues to the edge when every pixel is
+      darker than a quarter of the contrast below the background, the line is flat (its
+      brightness changes by at most ``max_slope`` x contrast per px) and the pixel at the
+      edge is darker than half-way between the background and the darkest of the first
+      ``depth`` particle pixels on the line (the half-contrast edge, measured locally).
+      The halo of a blurred edge brightens towards the edge and fails.
+
+    Grey levels along each line are averaged over 3 px parallel to the edge.
+    """
+    mask = np.asarray(mask, bool)
+    g = np.asarray(g, dtype=np.uint8)
+    if not mask.any() or min(mask.shape) <= 2 * inset + 3:
+        return mask
+    _, _, bg, dark = _levels(g)
+    contrast = bg - dark
+    dark_enough = g < bg - max(min_contrast, 0.25 * contrast)
+    out = mask.copy()
+    for k in range(4):  # the four edges, each turned to the top
+        m, d, o = np.rot90(mask, k), np.rot90(dark_enough, k), np.rot90(out, k)
+        gv = np.rot90(g, k).astype(np.float32)
+        rim = gv[0] >= bg + 0.1 * contrast
+        o[inset] |= rim & m[inset + 1]
+        gv = cv2.blur(gv, (3, 1))  # 3 px along the edge, against pixel noise
+        first = inset + m[inset:].argmax(0)  # first particle row at or below the band, per column
+        for j in np.nonzero(m[inset:].any(0) & ~o[:inset + 1].any(0))[0]:
+            r = first[j]
+            flat = abs(gv[inset, j] - gv[r - 1, j]) <= max_slope * contrast * max(r - 1 - inset, 1)
+            inner = float(gv[r:r + depth, j].min())
+            if d[inset:r, j].all() and flat and gv[inset, j] < 0.5 * (bg + inner):
+                o[inset:r, j] = True
+    return out
+
+
+def cutoff_fraction(mask: np.ndarray, inset: int = 1) -> float:
+    """Cut-off fraction (0..1) of a particle mask: the largest share of one crop edge it touches.
+
+    For each of the four edges, the fraction of its length along which the particle comes
+    within ``inset`` px of it; the largest of the four. ``extract_sheet`` applies it to
+    ``particle_extent``, which accounts for the bright rim and light ends that keep a
+    particle cut off by the camera frame a pixel or more away from the crop edge.
     """
     m = np.asarray(mask, bool)
-    k = min(inset, (min(m.shape) - 3) // 2) if m.size else 0
-    k = max(k, 0)
-    m = m[k:m.shape[0] - k, k:m.shape[1] - k]
-    if m.shape[0] < 3 or m.shape[1] < 3:
-        return float(m.mean()) if m.size else 0.0
-    ring = np.concatenate([m[0], m[-1], m[1:-1, 0], m[1:-1, -1]])
-    return float(ring.mean())
+    if m.size == 0 or not m.any():
+        return 0.0
+    k = max(min(inset, min(m.shape) // 2 - 1), 0) + 1
+    return float(max(m[:k].any(0).mean(), m[-k:].any(0).mean(),
+                     m[:, :k].any(1).mean(), m[:, -k:].any(1).mean()))
 
 
 def particle_dims_px(mask: np.ndarray) -> tuple[float, float, float]:
