@@ -159,6 +159,9 @@ def tsne_figure(res, scheme: str, budgets: Sequence[int] | None = None, model: s
             ax.scatter(xy[sel, 0], xy[sel, 1], s=4, color=cmap(k % 20), label=classes[k])
         ax.set_xticks([])
         ax.set_yticks([])
+        n_distinct = len(np.unique(np.asarray(emb), axis=0))
+        if n_distinct < len(emb):  # identical embeddings share one point (embedding_maps)
+            title += f"\n{n_distinct} distinct of {len(emb)} images"
         ax.set_title(title, fontsize=8)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(7, len(labels)), fontsize=6, markerscale=3,
