@@ -89,6 +89,7 @@ from .scan import is_image_name as _is_image
 from .sheets import CANVAS_RGB, CPI_UM_PER_PX, extract_sheet, read_sheet, sheet_counts
 from .splits import SPLITS, assign_splits
 
+IMPORTER_VERSION = 3  # part of an imported dataset's cache key: bump when imports change (3: sheet criteria)
 FILE_COLUMNS = ("file", "filename", "file_name", "path", "filepath", "relative_path")
 KEY_COLUMNS = ("image_id", *FILE_COLUMNS)
 NUMERIC_COLUMNS = ("temperature_c", "supersaturation", "dmax_um", "pixel_um")
