@@ -329,3 +329,51 @@ def test_paper_figure_names():
     assert figure_file("loss", "habit19") == "seed002_figA2_loss_habit19"
     with pytest.raises(ValueError, match="unknown figure kind"):
         paper_figure("roc", "habit4")
+
+
+def test_study_tasks_say_what_cannot_run(packed_factory):
+    from icepaper.cssl import sparse_classes, study_tasks
+
+    def ds_of(name, **cols):
+        n = len(next(iter(cols.values()))) if cols else 6
+        meta = pd.DataFrame({"image_id": [f"{name}{k}" for k in range(n)], "split": "train", "source_file": "",
+                             **cols})
+        return packed_factory(np.full((n, 8, 8), 200, np.uint8), meta, name=name)
+
+    tasks, why = study_tasks(ds_of("unl"), n_folds=2)
+    assert tasks == [] and "no labels" in why["label-budget study"]
+    tasks, why = study_tasks(ds_of("one", cpi=["Column"] * 10), n_folds=2)
+    assert tasks == [] and why == {"label-budget study (cpi)": "one class only ('Column')"}
+    tasks, why = study_tasks(ds_of("few", cpi=["Column", "Plate", "Plate"]), n_folds=2)
+    assert tasks == [] and "fewer than 2 per fold" in why["label-budget study (cpi)"]
+    # a 4-class habit4 column beside a one-class habit19: the habit4 study runs, habit19 says why not
+    h4 = ["Column"] * 10 + ["Column_aged"] * 6 + ["Column_aggregate"] * 3
+    tasks, why = study_tasks(ds_of("mix", habit19=["Column"] * 19, habit4=h4), n_folds=2)
+    assert [t.scheme for t in tasks] == ["habit4"] and list(why) == ["label-budget study (habit19)"]
+    note = sparse_classes(tasks[0], n_folds=2)
+    assert "1 of 3 classes" in note and "Column_aggregate 3" in note
+    assert sparse_classes(tasks[0], n_folds=1) == ""
+
+
+def test_confusion_views_need_the_classes_they_compare():
+    from icepaper.cssl.claims import view_problem
+
+    holimo = ["Column", "Plate", "Column_aged", "Column_aggregate", "Plate_aged_aggregate"]
+    assert view_problem(holimo, "basic") is None and view_problem(holimo, "process") is None
+    oap = ["column", "plate", "aggregate", "graupel", "compact"]
+    assert view_problem(oap, "basic") is None  # aggregate is complex, the rest basic
+    assert "1 process" in view_problem(oap, "process")
+    assert "not split" in view_problem(["column", "plate"], "basic")
+    with pytest.raises(ValueError):
+        view_problem(holimo, "all")
+
+
+def test_tsne_inputs_never_overflow_float16():
+    from icepaper.cssl.study import _half
+
+    x = np.array([[1.0, -2.0], [3e5, 4.0]], np.float32)
+    h = _half(x)
+    assert h.dtype == np.float16 and np.isfinite(h).all()
+    np.testing.assert_allclose(h.astype(np.float32), x * (6e4 / 3e5), rtol=1e-3)
+    small = np.array([[0.5, 1.5]], np.float32)
+    np.testing.assert_array_equal(_half(small), small.astype(np.float16))  # unchanged below the limit

@@ -67,8 +67,9 @@ def test_analysis_runs_without_any_metadata():
     x = sample_vmf(16, 20.0, 300, seed=0)
     rep = D.analyse_diversity(x, None, min_n=30, n_boot=20)
     assert list(rep.by) == ["all"] and rep.label_col is None and T.verdicts(rep) == []
-    assert any("no habit labels" in n for n in rep.notes)
-    assert any("no temperature_c" in n for n in rep.notes)
+    assert set(rep.skipped) == {"kappa vs temperature", "kappa vs particle size", "kappa per campaign",
+                                "kappa per class"}
+    assert "no temperature_c" in rep.skipped["kappa vs temperature"] and rep.notes == []
     assert np.isfinite(rep.by["all"].table["kappa"].iloc[0])
 
 
@@ -79,9 +80,9 @@ def test_analysis_with_labels_only_gives_per_class_kappa():
     assert list(rep.by) == ["class"]
     t = rep.table("class").set_index("group")
     assert np.isfinite(t.loc["column", "kappa"]) and math.isnan(t.loc["rare", "kappa"])
-    # the minimum-n guard's note reaches the report: one line per skipped class, plus the 3 skipped factors
-    assert [n for n in rep.notes if "'rare'" in n] == ["class: group 'rare': n=10 is below min_n=30, no kappa"]
-    assert len(rep.notes) == 4 and rep.results()["slopes"] == {}
+    # the minimum-n guard's note reaches the report; the 3 factors without metadata are skipped
+    assert rep.notes == ["class: group 'rare': n=10 is below min_n=30, no kappa"]
+    assert len(rep.skipped) == 3 and rep.results()["slopes"] == {}
 
 
 def _binned(kappas, n=200, p=32, seed=0):
@@ -137,3 +138,42 @@ def test_entropy_sentence_from_the_bins():
     assert "Across 4 temperature bins the Spearman correlation of label entropy and kappa is -1.00" in s
     assert "the two measures agree" in s and "Inside single classes the label entropy is 0" in s
     assert T.entropy_verdict(D.analyse_diversity(x, None, min_n=50, n_boot=10)).startswith("No habit labels")
+
+
+def test_pseudo_habits_are_kmeans_clusters_numbered_by_size():
+    rng = np.random.default_rng(0)
+    centres = np.eye(8, dtype=np.float32)[:3] * 5
+    x = np.concatenate([c + 0.1 * rng.normal(size=(n, 8)) for c, n in zip(centres, (50, 120, 80))])
+    lab = D.pseudo_habits(x, 3, seed=0)
+    assert lab.value_counts().to_dict() == {"cluster 01": 120, "cluster 02": 80, "cluster 03": 50}
+    assert lab.iloc[:50].nunique() == 1 and lab.iloc[0] == "cluster 03"
+    assert D.n_pseudo_habits(2400, 8, 30) == 8 and D.n_pseudo_habits(200, 8, 30) == 3
+    assert D.n_pseudo_habits(100, 8, 30) == 0  # not two clusters of 2 x min_n
+
+
+def test_particle_size_from_metadata_or_the_mask(packed_factory):
+    import cv2
+
+    imgs = np.full((4, 32, 32), 230, np.uint8)
+    for i, r in enumerate((3, 6, 9)):
+        cv2.circle(imgs[i], (16, 16), r, 40, -1)  # image 3 stays blank
+    meta = pd.DataFrame({"image_id": list("abcd"), "split": "train", "source_file": ""})
+    ds = packed_factory(imgs, meta, name="px")
+    size, unit, where = D.particle_size(ds, [0, 1, 2, 3])
+    assert unit == "px" and "mask" in where and math.isnan(size[3])
+    np.testing.assert_allclose(size[:3], [7, 13, 19], atol=1.5)  # disc diameters 2r + 1
+    ds_um = packed_factory(imgs, meta.assign(pixel_um=2.0), name="um")
+    size_um, unit, _ = D.particle_size(ds_um, [0, 1, 2])
+    assert unit == "um" and np.allclose(size_um, 2.0 * size[:3])
+    ds_d = packed_factory(imgs, meta.assign(dmax_um=[10.0, 20.0, 30.0, 40.0]), name="dm")
+    d, unit, where = D.particle_size(ds_d, [1, 3], min_n=1)
+    assert unit == "um" and "metadata" in where and d.tolist() == [20.0, 40.0]
+
+
+def test_size_trend_in_pixels_when_given_sizes():
+    x, meta = _synthetic_meta()
+    px = meta["dmax_um"].to_numpy() / 2.3
+    rep = D.analyse_diversity(x, meta.drop(columns="dmax_um"), size=px, size_unit="px",
+                              n_temp_bins=4, n_size_bins=3, min_n=50, equal_n=150, n_boot=20)
+    assert "size" in rep.by and rep.slopes["size"].units == "decade of size (px)"
+    assert rep.results()["size_unit"] == "px" and "kappa vs particle size" not in rep.skipped

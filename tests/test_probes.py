@@ -13,6 +13,7 @@ from icepaper.probes import (
     knn_classify,
     logistic_probe,
     per_class_accuracy,
+    pick_scheme,
     probe_rows,
     probe_splits,
     probe_table,
@@ -139,12 +140,30 @@ def test_geometric_baseline_separates_discs_from_bars(packed_factory):
     assert set(per_class_accuracy(r.y_test, r.logreg_pred).index) == {"sphere", "column"}
 
 
-def test_unlabelled_dataset_is_skipped(packed_factory):
+def test_skip_reasons_unlabelled_one_class_and_no_test_images(packed_factory):
     ds = packed_factory(np.full((10, 8, 8), 255, np.uint8), name="unl")
-    msg = skip_reason(ds, "cpi")
-    assert msg and "skipped" in msg
+    assert "no 'cpi' labels" in skip_reason(ds, "cpi")
+    assert pick_scheme(ds, "cpi") == "cpi"  # nothing labelled: unchanged, and skipped
+    meta = pd.DataFrame({"image_id": [f"o{i}" for i in range(8)], "split": ["train", "test"] * 4,
+                         "source_file": "", "cpi": "column"})
+    one = packed_factory(np.full((8, 8, 8), 255, np.uint8), meta, name="one")
+    assert "one class only" in skip_reason(one, "cpi")
+    meta2 = meta.assign(split="train", cpi=["column", "plate"] * 4)
+    no_test = packed_factory(np.full((8, 8, 8), 255, np.uint8), meta2, name="notest")
+    assert "no labelled test images" in skip_reason(no_test, "cpi")
+    meta3 = meta.assign(cpi=["column", "plate"] * 4)  # train rows all 'column', test rows all 'plate'
+    split_one = packed_factory(np.full((8, 8, 8), 255, np.uint8), meta3, name="trainone")
+    assert "train images hold one class" in skip_reason(split_one, "cpi")
     ds2, _ = _labelled_dataset(packed_factory, name="lab3")
     assert skip_reason(ds2, "cpi") is None
+
+
+def test_pick_scheme_falls_back_to_a_labelled_scheme(packed_factory):
+    meta = pd.DataFrame({"image_id": [f"h{i}" for i in range(4)], "split": "train", "source_file": "",
+                         "habit4": ["a", "b", "a", "b"]})
+    ds = packed_factory(np.full((4, 8, 8), 255, np.uint8), meta, name="h4")
+    assert pick_scheme(ds, "cpi") == "habit4"
+    assert pick_scheme(ds, "habit4") == "habit4"
 
 
 def test_probe_table_marks_missing_rows():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,8 @@ import pandas as pd
 from .kappa import GroupKappa, Slope, kappa_by_group, l2_normalize
 
 __all__ = [
-    "DiversityReport", "analysis_rows", "pick_label_scheme", "quantile_bins", "class_similarity",
+    "DiversityReport", "analysis_rows", "pick_label_scheme", "pseudo_habits", "n_pseudo_habits", "particle_size",
+    "quantile_bins", "class_similarity",
     "analyse_diversity", "summary_table", "jsonable", "diversity_backbone", "random_init_backbone",
 ]
 
@@ -53,16 +54,64 @@ def analysis_rows(meta: pd.DataFrame | None, n: int | None = None) -> tuple[np.n
 
 
 def pick_label_scheme(meta: pd.DataFrame | None) -> str | None:
-    """The label column (cpi, habit19, habit4) with the most labelled rows, or None."""
+    """The label column (cpi, habit19, habit4, oap) with the most labelled rows, or None."""
     if meta is None:
         return None
     best, best_n = None, 0
-    for col in ("cpi", "habit19", "habit4"):
+    for col in ("cpi", "habit19", "habit4", "oap"):
         if col in meta.columns:
             n = int(meta[col].notna().sum())
             if n > best_n:
                 best, best_n = col, n
     return best
+
+
+def n_pseudo_habits(n: int, k_max: int, min_n: int) -> int:
+    """Number of k-means pseudo-habits for ``n`` particles: ``k_max``, fewer when the clusters
+    would average under ``2 * min_n`` particles (0 when fewer than two such clusters fit)."""
+    k = min(int(k_max), int(n) // (2 * int(min_n)))
+    return k if k >= 2 else 0
+
+
+def pseudo_habits(emb: np.ndarray, k: int, seed: int = 0) -> pd.Series:
+    """k-means cluster of every row of ``emb`` (faiss, on the L2-normalised embeddings) as labels
+    ``"cluster 01"``, ``"cluster 02"``, ... numbered by decreasing cluster size: pseudo-habits
+    for data without habit labels."""
+    from .curation import as_float32, assign, kmeans
+
+    x = as_float32(emb, normalize=True)
+    k = min(int(k), len(x))
+    labels, _ = assign(x, kmeans(x, k, seed=seed))
+    order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
+    rank = np.empty(k, dtype=np.int64)
+    rank[order] = np.arange(k)
+    return pd.Series([f"cluster {r + 1:02d}" for r in rank[labels]], dtype=object)
+
+
+def particle_size(ds, rows: Sequence[int], min_n: int = 1, chunk: int = 4096) -> tuple[np.ndarray, str, str]:
+    """(size per row, unit, where it comes from) for the size trend of rows ``rows`` of ``ds``.
+
+    ``dmax_um`` from the metadata when at least ``2 * min_n`` rows have it; else the diameter of
+    the minimum enclosing circle of the particle mask (``features.geometric_features``'
+    ``max_dim``), in um when every row's ``pixel_um`` is known and in pixels otherwise. Blank
+    frames are NaN.
+    """
+    from .features import geometric_features
+
+    rows = np.asarray(rows, dtype=np.int64)
+    meta = ds.meta
+    if "dmax_um" in meta.columns:
+        d = meta["dmax_um"].to_numpy(dtype=float, na_value=np.nan)[rows]
+        if np.isfinite(d).sum() >= 2 * min_n:
+            return d, "um", "particle size: dmax_um from the metadata"
+    px = np.concatenate([geometric_features(ds.batch(rows[a:a + chunk]))["max_dim"].to_numpy(dtype=float)
+                         for a in range(0, len(rows), chunk)]) if len(rows) else np.empty(0)
+    pix = (meta["pixel_um"].to_numpy(dtype=float, na_value=np.nan)[rows] if "pixel_um" in meta.columns
+           else np.full(len(rows), np.nan))
+    if len(rows) and np.isfinite(pix).all():
+        return px * pix, "um", "particle size: maximum dimension of the particle mask, in um (pixel_um known)"
+    return px, "px", ("particle size: maximum dimension of the particle mask in pixels (no dmax_um, "
+                      "pixel size unknown)")
 
 
 def quantile_bins(values: Sequence[float], n_bins: int, log: bool = False) -> tuple[pd.Series, pd.Series]:
@@ -106,13 +155,16 @@ def class_similarity(emb: np.ndarray, labels: Sequence, min_n: int = 2) -> pd.Da
 
 @dataclass
 class DiversityReport:
-    """kappa by temperature, size, campaign and class, with slopes and the notes of what was skipped."""
+    """kappa by temperature, size, campaign and class, with slopes, notes (groups below the
+    minimum size) and ``skipped``: {factor: why} for the factors the data do not allow."""
 
     by: dict[str, GroupKappa]
     centres: dict[str, pd.Series]
     slopes: dict[str, Slope]
     label_col: str | None
     notes: list[str]
+    skipped: dict[str, str] = field(default_factory=dict)
+    size_unit: str = "um"
 
     def table(self, factor: str) -> pd.DataFrame:
         """The group table of one factor with the bin centre as ``x`` when it is binned."""
@@ -124,6 +176,8 @@ class DiversityReport:
     def results(self) -> dict[str, Any]:
         """JSON-ready headline numbers: kappa per bin with CI, slopes with CI, notes."""
         out: dict[str, Any] = {"label_scheme": self.label_col, "notes": self.notes}
+        if "size" in self.by and self.size_unit != "um":
+            out["size_unit"] = self.size_unit
         for f in self.by:
             t = self.table(f)
             cols = [c for c in ("group", "x", "n", "m", "R", "kappa", "ci_low", "ci_high", "kappa_paper", "entropy")
@@ -138,6 +192,8 @@ def analyse_diversity(
     meta: pd.DataFrame | None = None,
     *,
     label_col: str | None = "auto",
+    size: Sequence[float] | None = None,
+    size_unit: str = "um",
     n_temp_bins: int = 6,
     n_size_bins: int = 5,
     min_n: int = 30,
@@ -147,9 +203,10 @@ def analyse_diversity(
 ) -> DiversityReport:
     """kappa by temperature bins, log-size bins, campaign and habit class, as far as ``meta`` allows.
 
-    Missing metadata is skipped with a note (without any metadata: per-class kappa when
-    labels exist, else one kappa for the whole set). Temperature slope in kappa per deg C,
-    size slope in kappa per decade of dmax (bins equal-count on log10 dmax).
+    Missing metadata is skipped, with the reason in ``skipped`` (without any metadata:
+    per-class kappa when labels exist, else one kappa for the whole set). ``size``: the particle
+    size per row in ``size_unit`` (default: ``meta["dmax_um"]``, um). Temperature slope in kappa
+    per deg C, size slope in kappa per decade of size (bins equal-count on log10 size).
     """
     n = len(emb)
     meta = pd.DataFrame(index=range(n)) if meta is None else meta.reset_index(drop=True)
@@ -158,7 +215,12 @@ def analyse_diversity(
     if label_col == "auto":
         label_col = pick_label_scheme(meta)
     labels = meta[label_col] if label_col and label_col in meta.columns else None
-    by, centres, slopes, notes = {}, {}, {}, []
+    by, centres, slopes, notes, skipped = {}, {}, {}, [], {}
+    if size is None and "dmax_um" in meta.columns:
+        size, size_unit = meta["dmax_um"].to_numpy(dtype=float, na_value=np.nan), "um"
+    size = None if size is None else pd.Series(np.asarray(size, dtype=float))
+    if size is not None and len(size) != n:
+        raise ValueError(f"{len(size)} particle sizes for {n} embeddings")
 
     def group(name, keys, seed_offset, with_labels=True):
         # groups below min_n: their note goes to the report's notes (printed once) instead of a warning
@@ -173,28 +235,30 @@ def analyse_diversity(
     def usable(col):
         return col in meta.columns and meta[col].notna().sum() >= 2 * min_n
 
+    size_word = "dmax" if size_unit == "um" else f"size ({size_unit})"
+
     if usable("temperature_c"):
         b, centres["temperature"] = quantile_bins(meta["temperature_c"], n_temp_bins)
         xs = group("temperature", b, 0).table["group"].map(centres["temperature"]).to_numpy(dtype=float)
         slopes["temperature"] = by["temperature"].slope(xs, units="deg C")
     else:
-        notes.append(f"no temperature_c metadata (or fewer than {2 * min_n} values): kappa vs temperature skipped")
-    if usable("dmax_um"):
-        b, centres["size"] = quantile_bins(meta["dmax_um"], n_size_bins, log=True)
+        skipped["kappa vs temperature"] = f"no temperature_c metadata (or fewer than {2 * min_n} values)"
+    if size is not None and int((size > 0).sum()) >= 2 * min_n:
+        b, centres["size"] = quantile_bins(size, n_size_bins, log=True)
         xs = np.log10(group("size", b, 1).table["group"].map(centres["size"]).to_numpy(dtype=float))
-        slopes["size"] = by["size"].slope(xs, units="decade of dmax")
+        slopes["size"] = by["size"].slope(xs, units=f"decade of {size_word}")
     else:
-        notes.append(f"no dmax_um metadata (or fewer than {2 * min_n} values): kappa vs particle size skipped")
+        skipped["kappa vs particle size"] = f"no particle sizes (or fewer than {2 * min_n})"
     if "campaign" in meta.columns and meta["campaign"].nunique() >= 2:
         group("campaign", meta["campaign"], 2)
     else:
-        notes.append("no campaign column, or a single campaign: kappa per campaign skipped")
+        skipped["kappa per campaign"] = "no campaign column, or a single campaign"
     if labels is not None:
         group("class", labels, 3, with_labels=False)
     else:
-        notes.append("no habit labels: per-class kappa skipped; kappa of the whole set only")
+        skipped["kappa per class"] = "no habit labels; kappa of the whole set only"
         group("all", None, 3)
-    return DiversityReport(by, centres, slopes, label_col, notes)
+    return DiversityReport(by, centres, slopes, label_col, notes, skipped, size_unit)
 
 
 def summary_table(rep: DiversityReport) -> pd.DataFrame:

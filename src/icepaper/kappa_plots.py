@@ -63,6 +63,11 @@ def _errbar(ax, x, t, label, color=None, marker="o", offset=0.0, normalise=False
                 fmt=marker + "-", ms=4, capsize=2, color=color, label=label)
 
 
+def _size_label(unit: str, prefix: str = "") -> str:
+    """Axis label of the size factor: dmax in um, or the mask's maximum dimension in pixels."""
+    return f"{prefix}dmax (um)" if unit == "um" else f"{prefix}max. dimension of the particle mask ({unit})"
+
+
 def plot_trends(reports: dict[str, DiversityReport], normalise: bool = False):
     """kappa (with its interval) vs temperature, vs size and per campaign, one series per report.
 
@@ -95,7 +100,8 @@ def plot_trends(reports: dict[str, DiversityReport], normalise: bool = False):
                     ax.plot(t["x"], t["kappa_paper"], "x", color="grey", label="paper estimator at equal n")
         if f == "size":
             _log_x(ax)
-        ax.set_xlabel({"temperature": "temperature (deg C)", "size": "particle size dmax (um)",
+        unit = next(r.size_unit for r in reports.values() if f in r.by)
+        ax.set_xlabel({"temperature": "temperature (deg C)", "size": _size_label(unit, "particle size "),
                        "campaign": "campaign"}[f])
         ax.set_ylabel(ylab)
     axes[0, 0].legend(fontsize=7, frameon=False)
@@ -145,7 +151,7 @@ def plot_kappa_entropy(rep: DiversityReport, factor: str = "temperature"):
         ax2.spines["right"].set_visible(True)
         if factor == "size":
             _log_x(ax)
-        ax.set_xlabel({"temperature": "temperature (deg C)", "size": "dmax (um)"}.get(factor, factor))
+        ax.set_xlabel({"temperature": "temperature (deg C)", "size": _size_label(rep.size_unit)}.get(factor, factor))
     else:
         ax.text(0.5, 0.5, f"no {factor} bins with labels", ha="center", transform=ax.transAxes)
     ax.set_title("per bin: conventional vs vMF diversity")

@@ -51,16 +51,34 @@ def probe_splits(ds, scheme: str = DEFAULT_SCHEME) -> dict[str, np.ndarray]:
     return {s: np.flatnonzero(lab & (split == s)) for s in ("train", "val", "test")}
 
 
+def pick_scheme(ds, scheme: str = DEFAULT_SCHEME) -> str:
+    """``scheme`` when ``ds`` has labels in it, else the first labelled scheme of the dataset
+    (``habit19``, ``habit4``, ``cpi``), else ``scheme`` unchanged (``skip_reason`` says why)."""
+    from .data.packed import LABEL_SCHEMES
+
+    if ds.has_labels(scheme):
+        return scheme
+    return next((s for s in LABEL_SCHEMES if ds.has_labels(s)), scheme)
+
+
 def skip_reason(ds, scheme: str = DEFAULT_SCHEME) -> str | None:
-    """Why probes cannot run on ``ds`` (no labels in ``scheme``, empty train/test), or None."""
+    """Why the probes cannot run on ``ds`` in ``scheme``, in a few words, or None.
+
+    They need labels, at least two classes among the labelled train images, and labelled
+    test images (val may be empty: C is then chosen by cross-validation on train).
+    """
     if not ds.has_labels(scheme):
-        return (f"dataset {ds.name!r} has no {scheme!r} labels: the probes (kNN, logistic "
-                f"regression, geometric baseline) need labelled train and test images and are skipped")
+        return f"no {scheme!r} labels in dataset {ds.name!r}; the probes need labelled images"
+    classes = ds.labels(scheme).dropna().astype(str).unique()
+    if len(classes) < 2:
+        return f"one class only ({classes[0]!r} in scheme {scheme!r}); a classifier needs two"
     sp = probe_splits(ds, scheme)
     missing = [s for s in ("train", "test") if len(sp[s]) == 0]
     if missing:
-        return (f"dataset {ds.name!r} has no labelled {' or '.join(missing)} images in scheme "
-                f"{scheme!r}: the probes are skipped")
+        return f"no labelled {' or '.join(missing)} images in scheme {scheme!r}"
+    n_train = ds.labels(scheme).iloc[sp["train"]].astype(str).nunique()
+    if n_train < 2:
+        return f"the labelled train images hold one class only (scheme {scheme!r}); a classifier needs two"
     return None
 
 

@@ -90,6 +90,7 @@ _SMOKE: dict[str, dict[str, Any]] = {
         "noise_frac": 0.05,  # share of labels flipped
         "knn_k": 10,
         "n_reference": 600,  # reference sample for kNN anomaly scores
+        "pseudo_habits": 8,  # k-means clusters standing in for habit classes on unlabelled data
         "gallery": 8,  # particles shown in the anomaly and mislabel galleries
     },
     "rosettes": {  # notebook 08 (seed 003)
@@ -183,6 +184,7 @@ _DEFAULT: dict[str, dict[str, Any]] = {
         "noise_frac": 0.05,
         "knn_k": 10,
         "n_reference": 4000,
+        "pseudo_habits": 12,  # k-means clusters standing in for habit classes on unlabelled data
         "gallery": 24,
     },
     "rosettes": {  # ResNet-18 on 2 CPU cores is the cost: it gets only a few epochs
@@ -273,6 +275,7 @@ _PAPER: dict[str, dict[str, Any]] = {
         "noise_frac": 0.05,
         "knn_k": 10,
         "n_reference": 20000,
+        "pseudo_habits": 20,  # k-means clusters standing in for habit classes on unlabelled data
         "gallery": 32,
     },
     "rosettes": {  # the published follow-up: 70,000 rosettes

@@ -362,25 +362,11 @@ def mmd_test(za: np.ndarray, zb: np.ndarray, n_perm: int = 200, seed: int = 0,
 
 
 def umap_2d(z: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
-    """2-D UMAP (umap-learn) of ``z``; deterministic for a seed (single-threaded).
+    """2-D UMAP of ``z`` (``embedding_maps.umap_2d``: deterministic for a seed, duplicate rows
+    share one point instead of breaking the map)."""
+    from .embedding_maps import umap_2d as _umap_2d
 
-    The exact Euclidean k nearest neighbours come from scikit-learn and are handed to UMAP
-    (``precomputed_knn``), with a PCA initialisation: the same map as UMAP's defaults up to
-    the initial layout, without compiling UMAP's own neighbour search (half its run time
-    on a few thousand points).
-    """
-    import warnings
-
-    import umap
-    from sklearn.neighbors import NearestNeighbors
-
-    z = np.asarray(z, np.float32)
-    k = min(n_neighbors, max(2, len(z) - 1))
-    dist, idx = NearestNeighbors(n_neighbors=k).fit(z).kneighbors(z)
-    with warnings.catch_warnings():  # "transform unavailable without an NNDescent index": unused
-        warnings.filterwarnings("ignore", message="precomputed_knn", category=UserWarning)
-        return umap.UMAP(n_components=2, n_neighbors=k, min_dist=0.1, random_state=seed,
-                         n_jobs=1, init="pca", precomputed_knn=(idx, dist, None)).fit_transform(z)
+    return _umap_2d(z, seed=seed, n_neighbors=n_neighbors)
 
 
 def domain_gap(za: np.ndarray, zb: np.ndarray, seed: int = 0, n_perm: int = 200) -> dict:

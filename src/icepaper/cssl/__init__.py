@@ -17,10 +17,20 @@ from .labelcost import (
                         time_saved_hours,
 )
 from .splits import budget_list, nested_order, nested_subsets, stratified_folds
-from .study import StudyResult, Task, labelled_schemes, plan_table, plan_tasks, run_study
+from .study import (
+    StudyResult,
+    Task,
+    labelled_schemes,
+    plan_table,
+    plan_tasks,
+    run_study,
+    sparse_classes,
+    study_tasks,
+)
 
 __all__ = [
     "MODELS", "MODEL_LABELS", "Encoder", "StudyResult", "Task", "budget_list", "decreased_accuracy",
     "encoder_features", "is_complex", "knee_index", "labelled_schemes", "labelling_seconds", "nested_order", "nested_subsets",
-    "plan_table", "plan_tasks", "process_group", "run_study", "stratified_folds", "study_encoders", "time_saved_hours",
+    "plan_table", "plan_tasks", "process_group", "run_study", "sparse_classes", "stratified_folds", "study_encoders",
+    "study_tasks", "time_saved_hours",
 ]

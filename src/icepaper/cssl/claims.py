@@ -71,6 +71,27 @@ def confusion_groups(cm: np.ndarray, classes: Sequence[str], view: str | None) -
     raise ValueError(f"view must be None, 'basic' or 'process', got {view!r}")
 
 
+def view_problem(classes: Sequence[str], view: str) -> str | None:
+    """Why ``classes`` do not allow a view of the paper's confusion matrices, or None.
+
+    ``"basic"`` (Fig. 6) needs basic habits beside complex shapes; ``"process"`` (Fig. 7) needs
+    complex shapes of at least two processes (aged, aggregate, aged_aggregate).
+    """
+    classes = list(classes)
+    n_complex = sum(is_complex(c) for c in classes)
+    if view == "basic":
+        if n_complex == 0 or n_complex == len(classes):
+            return (f"the classes are not split into basic habits and complex shapes "
+                    f"({'none' if n_complex == 0 else 'every one'} is aged, rimed or aggregate by name)")
+        return None
+    if view == "process":
+        groups = {process_group(c) for c in classes} - {"basic"}
+        if len(groups) < 2:
+            return f"complex shapes of {len(groups)} process(es) only; the view compares two or more"
+        return None
+    raise ValueError(f"view must be 'basic' or 'process', got {view!r}")
+
+
 def precision_recall(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Per-class precision and recall (%) and overall accuracy (%) of a confusion matrix."""
     cm = np.asarray(cm, float)

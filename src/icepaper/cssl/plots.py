@@ -131,13 +131,11 @@ def confusion_figure(res, scheme: str, view: str | None = None, budget: int | No
 
 
 def tsne_coords(emb: np.ndarray, seed: int = 0) -> np.ndarray:
-    """2-D t-SNE of standardised embeddings (PCA init, perplexity up to 30)."""
-    from sklearn.manifold import TSNE
-    from sklearn.preprocessing import StandardScaler
+    """2-D t-SNE of standardised embeddings (PCA init, perplexity up to 30); duplicate embeddings
+    share one point (``embedding_maps.tsne_2d``), so binary images of tiny particles cannot crash it."""
+    from ..embedding_maps import tsne_2d
 
-    x = StandardScaler().fit_transform(np.asarray(emb, np.float32))
-    perp = float(min(30.0, max(2.0, (len(x) - 1) / 3.5)))
-    return TSNE(n_components=2, init="pca", perplexity=perp, random_state=seed).fit_transform(x)
+    return tsne_2d(emb, seed=seed)
 
 
 def tsne_figure(res, scheme: str, budgets: Sequence[int] | None = None, model: str = "moco", seed: int = 0):
@@ -161,6 +159,9 @@ def tsne_figure(res, scheme: str, budgets: Sequence[int] | None = None, model: s
             ax.scatter(xy[sel, 0], xy[sel, 1], s=4, color=cmap(k % 20), label=classes[k])
         ax.set_xticks([])
         ax.set_yticks([])
+        n_distinct = len(np.unique(np.asarray(emb), axis=0))
+        if n_distinct < len(emb):  # identical embeddings share one point (embedding_maps)
+            title += f"\n{n_distinct} distinct of {len(emb)} images"
         ax.set_title(title, fontsize=8)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(7, len(labels)), fontsize=6, markerscale=3,

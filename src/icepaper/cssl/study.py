@@ -48,7 +48,7 @@ from .labelcost import (
 )
 from .splits import budget_list, nested_subsets, stratified_folds
 
-STUDY_VERSION = 1
+STUDY_VERSION = 2  # 2: t-SNE inputs scaled to fit float16 (no inf)
 PREFERRED_TRAIN = "NASCENT19-like"
 PREFERRED_UNSEEN = "CLOUDLAB-like"
 
@@ -166,6 +166,38 @@ def plan_tasks(ds, schemes=None, train_campaign: str | None = None, gen_campaign
     return out
 
 
+def study_tasks(ds, n_folds: int) -> tuple[list[Task], dict[str, str]]:
+    """(the tasks the study can run on ``ds``, {section: why} for what it cannot run).
+
+    A scheme's study needs two classes and at least two labelled images per fold; a dataset
+    without labels has no study at all.
+    """
+    schemes = labelled_schemes(ds)
+    if not schemes:
+        return [], {"label-budget study": "no labels; the study needs an image folder with one "
+                                          "sub-folder per class"}
+    tasks, skipped = [], {}
+    for t in plan_tasks(ds, schemes):
+        if len(t.classes) < 2:
+            skipped[f"label-budget study ({t.scheme})"] = f"one class only ({t.classes[0]!r})"
+        elif len(t.pool) < 2 * int(n_folds):
+            skipped[f"label-budget study ({t.scheme})"] = (f"{len(t.pool)} labelled images, fewer than "
+                                                          f"2 per fold for {n_folds} folds")
+        else:
+            tasks.append(t)
+    return tasks, skipped
+
+
+def sparse_classes(task: Task, n_folds: int) -> str:
+    """A sentence naming the classes of ``task`` with fewer than two images per fold, or ''."""
+    counts = np.bincount(task.y, minlength=len(task.classes))
+    few = [f"{c} {n}" for c, n in zip(task.classes, counts) if n < 2 * int(n_folds)]
+    if not few:
+        return ""
+    return (f"{task.scheme}: {len(few)} of {len(task.classes)} classes have fewer than 2 images per fold "
+            f"({', '.join(few)}); some folds validate them on one image or none")
+
+
 def plan_table(tasks: list[Task]) -> pd.DataFrame:
     """One row per task: scheme, number of classes, pool size, training and unseen campaign, note."""
     return pd.DataFrame([{"scheme": t.scheme, "classes": len(t.classes), "labelled pool": len(t.pool),
@@ -189,6 +221,15 @@ def _metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[fl
     oa = float(np.mean(y_true == y_pred) * 100.0)
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     return oa, cm, pd.DataFrame({"precision": p * 100, "recall": r * 100, "f1": f * 100, "support": s})
+
+
+def _half(x: np.ndarray) -> np.ndarray:
+    """``x`` as float16 for the t-SNE inputs, scaled down as a whole when its largest value would
+    overflow float16 (the maps and ``claims.class_separation`` standardise, so a common scale
+    changes nothing; a hidden layer fed near-constant features can exceed 65,504)."""
+    x = np.asarray(x, dtype=np.float32)
+    big = float(np.abs(x).max()) if x.size else 0.0
+    return (x * (6e4 / big) if big > 6e4 else x).astype(np.float16)
 
 
 def _run_seed(seed: int, fold: int, budget: int) -> int:
@@ -237,7 +278,7 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
         tsne[f"{tsne_key}|y"] = task.y[sub]
         for m in models:
             f = feats[m][pos_pool[sub]] if depth == "head" else encoder_features(cfg, encoders[m], ds, task.pool[sub])
-            tsne[f"{tsne_key}|encoder|{m}"] = f.astype(np.float16)
+            tsne[f"{tsne_key}|encoder|{m}"] = _half(f)
         sub_in_va0 = np.searchsorted(va0, sub)
         bar = tqdm(total=n_folds * len(budgets) * len(models), desc=f"{task.scheme}: folds x budgets x models",
                    disable=not progress)
@@ -285,7 +326,7 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
                         conf[k] = conf.get(k, 0) + mat
                     logs.append({"scheme": task.scheme, "model": m, "budget": b, "fold": fold, **log.as_dict()})
                     if fold == 0:
-                        tsne[f"{tsne_key}|finetuned|{m}|{b}"] = emb_va[sub_in_va0].astype(np.float16)
+                        tsne[f"{tsne_key}|finetuned|{m}|{b}"] = _half(emb_va[sub_in_va0])
                     bar.update()
         bar.close()
 

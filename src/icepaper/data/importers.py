@@ -90,7 +90,10 @@ from .scan import is_image_name as _is_image
 from .sheets import CANVAS_RGB, CPI_UM_PER_PX, extract_sheet, read_sheet, sheet_counts
 from .splits import SPLITS, assign_splits
 
-IMPORTER_VERSION = 2  # part of an import's cache key; bump when imports change (2: relative-path ids, source_px)
+# Part of an imported dataset's cache key (load_dataset): bump when an import of the same folder
+# would give other ids, images or metadata (2: relative-path ids and source_px; 3: CPI-sheet
+# extraction rejects streak frames and per-edge cut-offs).
+IMPORTER_VERSION = 3
 FILE_COLUMNS = ("file", "filename", "file_name", "path", "filepath", "relative_path")
 KEY_COLUMNS = ("image_id", *FILE_COLUMNS)
 NUMERIC_COLUMNS = ("temperature_c", "supersaturation", "dmax_um", "pixel_um")
