@@ -50,7 +50,7 @@ def _imagefolder(root: Path, n: int, seed: int, fmt: str = "png", bits: int = 8)
         k = counts[cls] = counts.get(cls, -1) + 1
         (root / cls).mkdir(parents=True, exist_ok=True)
         if bits == 16:  # 12-bit camera data in a 16-bit container
-            Image.fromarray((im.astype(np.uint16) * 16)).save(root / cls / f"{k:05d}.{fmt}")
+            Image.fromarray(im.astype(np.uint16) * 16).save(root / cls / f"{k:05d}.{fmt}")
         else:
             Image.fromarray(im).save(root / cls / f"{k:05d}.{fmt}")
     return root
