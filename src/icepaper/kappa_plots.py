@@ -49,11 +49,19 @@ def plot_validation(df: pd.DataFrame, estimators: Sequence[str] = ("banerjee", "
 
 
 def _log_x(ax):
-    from matplotlib.ticker import LogLocator, NullFormatter
+    """Log x axis with decade ticks; when the data span less than a decade (e.g. sizes in
+    pixels) there is no decade to label, so the ticks go on a few round values instead."""
+    from matplotlib.ticker import LogLocator, NullFormatter, NullLocator
 
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10))
     ax.xaxis.set_minor_formatter(NullFormatter())
+    lo, hi = ax.get_xlim()
+    if lo > 0 and np.floor(np.log10(lo)) == np.floor(np.log10(hi)):
+        ticks = [v for v in np.unique(np.round(np.geomspace(lo, hi, 4), -int(np.floor(np.log10(lo)))))
+                 if lo <= v <= hi]
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
 
 
 def _errbar(ax, x, t, label, color=None, marker="o", offset=0.0, normalise=False):

@@ -68,7 +68,9 @@ def skip_reason(ds, scheme: str = DEFAULT_SCHEME) -> str | None:
     test images (val may be empty: C is then chosen by cross-validation on train).
     """
     if not ds.has_labels(scheme):
-        return f"no {scheme!r} labels in dataset {ds.name!r}; the probes need labelled images"
+        if pick_scheme(ds, scheme) != scheme:
+            return f"no {scheme!r} labels (the dataset has {pick_scheme(ds, scheme)!r} labels)"
+        return "no labels (one sub-folder per class gives them)"
     classes = ds.labels(scheme).dropna().astype(str).unique()
     if len(classes) < 2:
         return f"one class only ({classes[0]!r} in scheme {scheme!r}); a classifier needs two"

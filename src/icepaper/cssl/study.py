@@ -174,8 +174,7 @@ def study_tasks(ds, n_folds: int) -> tuple[list[Task], dict[str, str]]:
     """
     schemes = labelled_schemes(ds)
     if not schemes:
-        return [], {"label-budget study": "no labels; the study needs an image folder with one "
-                                          "sub-folder per class"}
+        return [], {"label-budget study": "no labels (one sub-folder per class gives them)"}
     tasks, skipped = [], {}
     for t in plan_tasks(ds, schemes):
         if len(t.classes) < 2:
