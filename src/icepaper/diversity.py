@@ -139,12 +139,15 @@ def class_similarity(emb: np.ndarray, labels: Sequence, min_n: int = 2) -> pd.Da
 
     Off-diagonal (a, b): ``mean_a . mean_b`` of the unit embeddings, which equals the mean
     cosine over all cross-class pairs; diagonal: the unbiased within-class mean cosine over
-    distinct pairs, ``(n R^2 - 1) / (n - 1)``. Classes with fewer than ``min_n`` rows are left out.
+    distinct pairs, ``(n R^2 - 1) / (n - 1)``. Classes with fewer than ``min_n`` rows are left out
+    (no class left: an empty frame).
     """
     x = l2_normalize(emb)
     lab = pd.Series(list(labels), dtype=object)
     counts = lab.value_counts()
     classes = sorted([c for c in counts.index if counts[c] >= max(min_n, 2)], key=str)
+    if not classes:
+        return pd.DataFrame(dtype=float)
     means = np.stack([x[(lab == c).to_numpy()].mean(0) for c in classes])
     sim = means @ means.T
     for i, c in enumerate(classes):
