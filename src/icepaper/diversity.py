@@ -54,12 +54,13 @@ def analysis_rows(meta: pd.DataFrame | None, n: int | None = None) -> tuple[np.n
 
 
 def pick_label_scheme(meta: pd.DataFrame | None) -> str | None:
-    """The label column (cpi, habit19, habit4, oap) with the most labelled rows, or None."""
+    """The label column (cpi, habit19, habit4, oap) with the most labelled rows, or None; a
+    column with a single class is no habit labelling and is passed over."""
     if meta is None:
         return None
     best, best_n = None, 0
     for col in ("cpi", "habit19", "habit4", "oap"):
-        if col in meta.columns:
+        if col in meta.columns and meta[col].nunique() >= 2:
             n = int(meta[col].notna().sum())
             if n > best_n:
                 best, best_n = col, n
