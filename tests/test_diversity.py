@@ -177,3 +177,9 @@ def test_size_trend_in_pixels_when_given_sizes():
                               n_temp_bins=4, n_size_bins=3, min_n=50, equal_n=150, n_boot=20)
     assert "size" in rep.by and rep.slopes["size"].units == "decade of size (px)"
     assert rep.results()["size_unit"] == "px" and "kappa vs particle size" not in rep.skipped
+
+
+def test_a_single_class_is_no_label_scheme():
+    meta = pd.DataFrame({"cpi": ["column"] * 5, "habit4": ["Column", "Column_aged"] * 2 + [None]})
+    assert D.pick_label_scheme(meta) == "habit4"
+    assert D.pick_label_scheme(meta[["cpi"]]) is None

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from icepaper.probes import (
+    ProbeResult,
     evaluate_embeddings,
     geometric_baseline,
     knn_classify,
@@ -185,3 +186,20 @@ def test_probe_rows_caps_each_split(packed_factory):
     np.testing.assert_array_equal(sp["train"], probe_rows(ds, caps={"train": 50}, seed=0)["train"])
     big = probe_rows(ds, caps={"train": 10_000}, seed=0)
     np.testing.assert_array_equal(big["train"], full["train"])
+
+
+def test_missing_rows_are_explained_and_their_orderings_unchecked():
+    from icepaper.probes import CURATED, FULL, GEO, SHORT, orderings
+
+    def r(knn, lr):
+        return ProbeResult(knn, lr, 1.0, np.array([]), np.array([]), np.array([]))
+
+    results = {FULL: r(60.0, 70.0), CURATED: None, SHORT: None, GEO: r(40.0, 50.0)}
+    why = {CURATED: "10 curated images, fewer than one training batch of 16"}
+    t = probe_table(results, why=why)
+    assert t.loc[CURATED, "note"] == why[CURATED]
+    assert t.loc[SHORT, "note"].startswith("not available")
+    holds = orderings(results)["holds"]
+    assert holds["SSL above the geometric baseline (logistic regression)"] is True
+    assert holds["curated >= full (kNN)"] is None
+    assert holds["curated + init + short best of the three (logistic regression)"] is None

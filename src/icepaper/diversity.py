@@ -54,12 +54,13 @@ def analysis_rows(meta: pd.DataFrame | None, n: int | None = None) -> tuple[np.n
 
 
 def pick_label_scheme(meta: pd.DataFrame | None) -> str | None:
-    """The label column (cpi, habit19, habit4, oap) with the most labelled rows, or None."""
+    """The label column (cpi, habit19, habit4, oap) with the most labelled rows, or None; a
+    column with a single class is no habit labelling and is passed over."""
     if meta is None:
         return None
     best, best_n = None, 0
     for col in ("cpi", "habit19", "habit4", "oap"):
-        if col in meta.columns:
+        if col in meta.columns and meta[col].nunique() >= 2:
             n = int(meta[col].notna().sum())
             if n > best_n:
                 best, best_n = col, n
@@ -139,12 +140,15 @@ def class_similarity(emb: np.ndarray, labels: Sequence, min_n: int = 2) -> pd.Da
 
     Off-diagonal (a, b): ``mean_a . mean_b`` of the unit embeddings, which equals the mean
     cosine over all cross-class pairs; diagonal: the unbiased within-class mean cosine over
-    distinct pairs, ``(n R^2 - 1) / (n - 1)``. Classes with fewer than ``min_n`` rows are left out.
+    distinct pairs, ``(n R^2 - 1) / (n - 1)``. Classes with fewer than ``min_n`` rows are left out
+    (no class left: an empty frame).
     """
     x = l2_normalize(emb)
     lab = pd.Series(list(labels), dtype=object)
     counts = lab.value_counts()
     classes = sorted([c for c in counts.index if counts[c] >= max(min_n, 2)], key=str)
+    if not classes:
+        return pd.DataFrame(dtype=float)
     means = np.stack([x[(lab == c).to_numpy()].mean(0) for c in classes])
     sim = means @ means.T
     for i, c in enumerate(classes):
