@@ -255,6 +255,11 @@ def _die_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="icepaper-parent-watchdog", daemon=True).start()
 
 
+def _per_worker(n_images: int, seconds: float, workers: int) -> float:
+    """Images per second per worker process actually used (at most the machine's cores)."""
+    return round(n_images / seconds / max(1, min(workers, os.cpu_count() or 1)), 1)
+
+
 def _ids(prefix: str, n: int) -> list[str]:
     return [f"{prefix}-{i:07d}" for i in range(n)]
 
@@ -391,8 +396,7 @@ def generate_dataset(
         w.provenance.update({
             "generation_seconds": round(elapsed, 3),
             "images_per_second": round(n_images / elapsed, 1),
-            "images_per_second_per_worker": round(
-                n_images / elapsed / max(1, min(workers, os.cpu_count() or 1)), 1),
+            "images_per_second_per_worker": _per_worker(n_images, elapsed, workers),
         })
     if pbar is not None:
         pbar.close()
@@ -620,8 +624,7 @@ def generate_oap_dataset(
             "auto_polarity_missed": int(missed),
             "generation_seconds": round(elapsed, 3),
             "images_per_second": round(n_images / elapsed, 1),
-            "render_images_per_second_per_worker": round(
-                n_images / t_render / max(1, min(workers, os.cpu_count() or 1)), 1),
+            "render_images_per_second_per_worker": _per_worker(n_images, t_render, workers),
         })
     if pbar is not None:
         pbar.close()
