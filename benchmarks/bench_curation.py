@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     import faiss
 
-    from icepaper.curation import balance_metrics, balanced_sample, hierarchical_kmeans
+    from icepaper.representations.curation import (
+        balance_metrics,
+        balanced_sample,
+        hierarchical_kmeans,
+    )
 
     faiss.omp_set_num_threads(a.threads)
     t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """Benchmark: embedding-extraction throughput (images/s), data loading included.
 
-Measures ``icepaper.embed.extract_embeddings`` end to end on a packed dataset of random
+Measures ``icepaper.representations.embed.extract_embeddings`` end to end on a packed dataset of random
 particle-like images: read uint8 batches from the memory map, preprocess (resize +
 normalise) on the device, forward pass, write float16 rows to the output memory map.
 
@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
 
-    from icepaper.embed import extract_embeddings
-    from icepaper.models import create_backbone
-    from icepaper.profiles import get_profile
+    from icepaper.core.profiles import get_profile
+    from icepaper.representations.backbones import create_backbone
+    from icepaper.representations.embed import extract_embeddings
 
     torch.set_num_threads(a.threads)
     prof = get_profile(a.preset)

@@ -42,8 +42,8 @@ def _best(fn, repeat: int = 3) -> float:
 
 
 def bench_fit(n: int = 5000, dims=(16, 32)) -> list[dict]:
-    from icepaper.kappa import estimate_kappa, kappa_mle_scipy
-    from icepaper.kappa_validation import sample_vmf
+    from icepaper.diversity.kappa import estimate_kappa, kappa_mle_scipy
+    from icepaper.diversity.kappa_validation import sample_vmf
 
     rows = []
     for p in dims:
@@ -58,7 +58,7 @@ def bench_fit(n: int = 5000, dims=(16, 32)) -> list[dict]:
 
 
 def bench_bootstrap(groups: int, m: int, n_boot: int, p: int) -> dict:
-    from icepaper.kappa import kappa_by_group
+    from icepaper.diversity.kappa import kappa_by_group
 
     rng = np.random.default_rng(0)
     n_per = 2 * m
@@ -70,7 +70,7 @@ def bench_bootstrap(groups: int, m: int, n_boot: int, p: int) -> dict:
 
 
 def bench_knn(n: int, n_ref: int, p: int) -> dict:
-    from icepaper.anomaly import knn_anomaly_scores
+    from icepaper.diversity.anomaly import knn_anomaly_scores
 
     x = np.random.default_rng(1).standard_normal((n, p)).astype(np.float32)
     t = _best(lambda: knn_anomaly_scores(x, k=10, n_reference=n_ref), repeat=1)

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: the profile's)")
     a = ap.parse_args(argv)
 
-    from icepaper.profiles import get_profile
+    from icepaper.core.profiles import get_profile
     from icepaper.ssl.pretrain import crop_sizes
 
     torch.set_num_threads(a.threads)

@@ -37,9 +37,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     import trimesh
 
-    from icepaper.projection import default_pixel_um, render_views
-    from icepaper.rosette_data import generate_rosettes
-    from icepaper.rosettes import (
+    from icepaper.rosettes.datasets import generate_rosettes
+    from icepaper.rosettes.meshes import (
         bullet_manifold,
         random_rotation,
         rosette_manifold,
@@ -47,6 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
         sample_rosette,
         to_trimesh,
     )
+    from icepaper.rosettes.projection import default_pixel_um, render_views
 
     rng = np.random.default_rng(0)
     ros = [sample_rosette(rng) for _ in range(a.n)]

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy.stats import vonmises_fisher
 
-from icepaper import anomaly as A
-from icepaper import planted
+from icepaper.diversity import anomaly as A
+from icepaper.diversity import planted
 
 
 def _clusters(n_per=300, n_classes=5, p=32, kappa=60.0, seed=0):

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from icepaper import augment as A
-from icepaper.profiles import get_profile
+from icepaper.core.profiles import get_profile
 
 
 def _needle(size: int = 64, angle: float = 30.0) -> np.ndarray:

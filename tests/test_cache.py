@@ -2,7 +2,7 @@
 
 import pytest
 
-from icepaper.cache import cache_path, cached_dir, key_hash
+from icepaper.core.cache import cache_path, cached_dir, key_hash
 
 
 def test_builds_once_and_reuses(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icepaper.curation import (
+from icepaper.representations.curation import (
     assign,
     balance_metrics,
     balanced_sample,
@@ -124,8 +124,8 @@ def test_bad_k_rejected():
 def test_curate_profile_sizes_and_cache(packed_factory, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from icepaper.curation import curate
-    from icepaper.profiles import get_profile
+    from icepaper.core.profiles import get_profile
+    from icepaper.representations.curation import curate
 
     monkeypatch.setenv("ICEPAPER_HOME", str(tmp_path / "home"))
     x, _ = _mixture(sizes=(300, 100, 40), dim=8)
@@ -148,7 +148,7 @@ def test_cluster_gallery_names_the_majority_class(packed_factory, mixture_tree):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from icepaper.curation import plot_cluster_samples
+    from icepaper.representations.curation import plot_cluster_samples
 
     x, y, tree = mixture_tree
     ds = packed_factory(np.full((len(x), 8, 8), 200, np.uint8))

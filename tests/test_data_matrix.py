@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from icepaper import paths
-from icepaper.runner import run_notebooks
+from icepaper.core import paths
+from icepaper.core.runner import run_notebooks
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,15 @@ import pytest
 import torch
 
 from icepaper.augment import eval_transform
-from icepaper.embed import Preprocess, embeddings_for, extract_embeddings, input_size, pool
-from icepaper.models import create_backbone, export_backbone
-from icepaper.profiles import get_profile
+from icepaper.core.profiles import get_profile
+from icepaper.representations.backbones import create_backbone, export_backbone
+from icepaper.representations.embed import (
+    Preprocess,
+    embeddings_for,
+    extract_embeddings,
+    input_size,
+    pool,
+)
 
 TINY = {"vit": "vit_tiny_patch16_224", "vit_img_size": 32, "vit_patch": 8, "vit_depth": 1,
         "vit_embed_dim": 32, "vit_heads": 2}

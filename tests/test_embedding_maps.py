@@ -14,13 +14,13 @@ import textwrap
 import numpy as np
 import pytest
 
-from icepaper import embedding_maps as em
+from icepaper.representations import maps as em
 
 _CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
     from icepaper.cssl.plots import tsne_coords
-    from icepaper.vae import umap_2d
+    from icepaper.rosettes.vae import umap_2d
 
     rng = np.random.default_rng(0)
     cases = {

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from icepaper import kappa as K
-from icepaper.kappa_validation import sample_vmf, validation_grid
+from icepaper.diversity import kappa as K
+from icepaper.diversity.kappa_validation import sample_vmf, validation_grid
 
 
 def _iso(n, p, seed=0):
@@ -194,7 +194,7 @@ def test_validation_grid_small():
 
 
 def test_validation_sentence_reports_the_small_n_bias():
-    from icepaper.kappa_validation import validation_sentence
+    from icepaper.diversity.kappa_validation import validation_sentence
 
     df = validation_grid([64], [50, 2000], kappa_over_p=[0.1, 1.0], seed=0)
     s = validation_sentence(df)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from icepaper.cli import main
+from icepaper.core.cli import main
 from icepaper.data.check import check_data
 from icepaper.data.images import MAX_PIXELS, load_grey, to_packed
 from icepaper.data.importers import BadInputError, export_folder, import_folder

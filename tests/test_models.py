@@ -6,7 +6,12 @@ import pytest
 import timm
 import torch
 
-from icepaper.models import create_backbone, embed_dim, export_backbone, load_backbone
+from icepaper.representations.backbones import (
+    create_backbone,
+    embed_dim,
+    export_backbone,
+    load_backbone,
+)
 
 SECTION = dict(vit="vit_tiny_patch16_224", vit_img_size=32, vit_patch=8, vit_depth=1,
                vit_embed_dim=32, vit_heads=2, resnet="resnet18", resnet_img_size=32)

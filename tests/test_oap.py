@@ -175,9 +175,9 @@ def test_image_folder_repeats_names_across_classes(tmp_path):
 
 def test_synthetic_oap_through_setup_and_load_dataset(tmp_path, monkeypatch):
     import icepaper
+    from icepaper.core.profiles import PROFILES
     from icepaper.data import load_dataset
     from icepaper.data.packed import LABEL_SCHEMES
-    from icepaper.profiles import PROFILES
 
     monkeypatch.setenv("ICEPAPER_HOME", str(tmp_path / "home"))
     monkeypatch.setitem(PROFILES["smoke"]["data"], "n_images", 40)
@@ -197,7 +197,7 @@ def test_synthetic_oap_through_setup_and_load_dataset(tmp_path, monkeypatch):
 
 
 def test_cli_generates_an_oap_dataset(tmp_path, capsys):
-    from icepaper.cli import main
+    from icepaper.core.cli import main
     from icepaper.data.packed import PackedDataset
 
     assert main(["generate", str(tmp_path / "d"), "--kind", "oap", "--n", "24", "--size", "32",
@@ -213,7 +213,7 @@ def test_runner_passes_the_name_through(tmp_path):
 
     import nbformat
 
-    from icepaper.runner import run_notebooks
+    from icepaper.core.runner import run_notebooks
 
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell('profile = "default"\nseed = 0\ndata = ""\nout = ""')

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from icepaper import overview, plots  # noqa: E402
+from icepaper.data import overview, plots  # noqa: E402
 
 
 def _discs(radii, size=32):

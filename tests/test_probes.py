@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icepaper.probes import (
+from icepaper.representations.probes import (
     ProbeResult,
     evaluate_embeddings,
     geometric_baseline,
@@ -189,7 +189,7 @@ def test_probe_rows_caps_each_split(packed_factory):
 
 
 def test_missing_rows_are_explained_and_their_orderings_unchecked():
-    from icepaper.probes import CURATED, FULL, GEO, SHORT, orderings
+    from icepaper.representations.probes import CURATED, FULL, GEO, SHORT, orderings
 
     def r(knn, lr):
         return ProbeResult(knn, lr, 1.0, np.array([]), np.array([]), np.array([]))

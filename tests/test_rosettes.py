@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icepaper.features import geometric_features
-from icepaper.projection import default_pixel_um, render_silhouette, view_rotations
-from icepaper.rosette_data import generate_rosettes, spheres_and_rosettes
-from icepaper.rosettes import (
+from icepaper.representations.features import geometric_features
+from icepaper.rosettes.datasets import generate_rosettes, spheres_and_rosettes
+from icepaper.rosettes.meshes import (
     Rosette,
     bullet_manifold,
     jitter_in_cone,
@@ -21,7 +20,8 @@ from icepaper.rosettes import (
     sample_rosette,
     spherical_code,
 )
-from icepaper.shape_models import (
+from icepaper.rosettes.projection import default_pixel_um, render_silhouette, view_rotations
+from icepaper.rosettes.shape_models import (
     comparison_table,
     ordering_verdicts,
     train_image_model,

@@ -13,9 +13,9 @@ import nbformat
 import pytest
 
 import icepaper
-from icepaper import cli, paths
-from icepaper.profiles import PROFILES, get_profile
-from icepaper.runner import (
+from icepaper.core import cli, paths
+from icepaper.core.profiles import PROFILES, get_profile
+from icepaper.core.runner import (
     NotebookFailed,
     executed_completely,
     kernel_death_cause,
@@ -173,7 +173,7 @@ def test_killed_runner_is_rerun_by_resume(tmp_path):
     first_02 = (out / "notebooks" / "02_slow.ipynb").read_bytes()
     (out / "hold").touch()
     (out / "started").unlink()
-    code = (f"from pathlib import Path; from icepaper.runner import run_notebooks\n"
+    code = (f"from pathlib import Path; from icepaper.core.runner import run_notebooks\n"
             f"run_notebooks('smoke', out={str(out)!r}, notebooks_folder=Path({str(nbs)!r}), publish=False)")
     env = {**os.environ, "PYTHONPATH": str(Path(icepaper.__file__).resolve().parents[1])}
     p = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 import icepaper
-from icepaper import cli
-from icepaper.atomic import (
+from icepaper.core import cli
+from icepaper.core.atomic import (
     atomic_dir,
     atomic_write_json,
     current_umask,
@@ -25,7 +25,7 @@ from icepaper.atomic import (
     pid_alive,
     remove_stale,
 )
-from icepaper.cache import cached_dir
+from icepaper.core.cache import cached_dir
 from icepaper.data.destination import DestinationError, is_export
 from icepaper.data.importers import BadInputError, export_folder, import_any, import_folder
 from icepaper.data.packed import PackedDataset, PackedWriter, is_packed
@@ -201,7 +201,7 @@ def test_two_imports_of_one_folder_at_once(tmp_path):
     for rep in range(4):
         dest, go = tmp_path / f"ds{rep}", tmp_path / f"go{rep}"
         extra = ", '--overwrite'" if rep == 3 else ""
-        code = (f"import sys, time, os; from icepaper import cli; import icepaper.data.importers\n"
+        code = (f"import sys, time, os; from icepaper.core import cli; import icepaper.data.importers\n"
                 f"while not os.path.exists({str(go)!r}): time.sleep(0.005)\n"
                 f"sys.exit(cli.main(['import', {str(src)!r}, {str(dest)!r}, '--size', '16'{extra}]))")
         procs = [_python(code) for _ in range(2)]
@@ -223,7 +223,7 @@ def test_two_imports_of_one_folder_at_once(tmp_path):
 
 def test_two_cache_builds_at_once_build_once(tmp_path):
     log = tmp_path / "builds.log"
-    code = (f"import os, time; from pathlib import Path; from icepaper.cache import cached_dir\n"
+    code = (f"import os, time; from pathlib import Path; from icepaper.core.cache import cached_dir\n"
             f"def build(d):\n"
             f"    with open({str(log)!r}, 'a') as f: f.write(str(os.getpid()) + '\\n')\n"
             f"    time.sleep(1.0); (d / 'x').write_text('done')\n"
@@ -247,7 +247,7 @@ def test_lock_is_reentrant_and_removed(tmp_path):
 
 def test_killed_writer_leaves_temp_that_the_next_writer_removes(tmp_path):
     final = tmp_path / "ds"
-    code = (f"import time; from icepaper.atomic import atomic_dir\n"
+    code = (f"import time; from icepaper.core.atomic import atomic_dir\n"
             f"with atomic_dir({str(final)!r}) as tmp:\n"
             f"    (tmp / 'half').write_text('x'); print('writing', flush=True); time.sleep(60)")
     p = _python(code)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from icepaper import paths
+from icepaper.core import paths
 from icepaper.data.sheets import (
     PALETTE,
     cutoff_fraction,

@@ -270,8 +270,8 @@ def test_nan_guard_keeps_last_good_checkpoint(shapes_ds, tmp_path):
 
 
 def test_pretrained_caches_and_resumes(shapes_ds, tmp_path, monkeypatch):
-    from icepaper.config import setup
-    from icepaper.models import load_backbone
+    from icepaper.core.config import setup
+    from icepaper.representations.backbones import load_backbone
     from icepaper.ssl import pretrain
 
     monkeypatch.setenv("ICEPAPER_HOME", str(tmp_path / "home"))
@@ -306,7 +306,7 @@ def test_pretrained_caches_and_resumes(shapes_ds, tmp_path, monkeypatch):
 
 
 def test_heldout_loss_compares_initial_and_trained_weights(shapes_ds, tmp_path, monkeypatch):
-    from icepaper.config import setup
+    from icepaper.core.config import setup
     from icepaper.ssl import pretrain
     from icepaper.ssl.heldout import heldout_losses
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from icepaper import vae
-from icepaper.rosette_data import spheres_and_rosettes
+from icepaper.rosettes import vae
+from icepaper.rosettes.datasets import spheres_and_rosettes
 
 
 @pytest.fixture(scope="module")

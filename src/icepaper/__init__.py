@@ -9,10 +9,10 @@ import warnings
 
 # Noise from dependencies that would otherwise fill executed notebooks: tqdm.auto (imported by
 # timm/lightly's dependencies) warns that ipywidgets is absent (icepaper uses plain bars, see
-# icepaper.progress), and lightly's DINO head still calls torch's deprecated weight_norm.
+# icepaper.core.progress), and lightly's DINO head still calls torch's deprecated weight_norm.
 warnings.filterwarnings("ignore", message="IProgress not found")
 warnings.filterwarnings("ignore", message=r".*torch\.nn\.utils\.weight_norm.* is deprecated")
 
-from .config import RunConfig, setup  # noqa: E402
+from .core.config import RunConfig, setup  # noqa: E402
 
 __all__ = ["RunConfig", "setup", "__version__"]

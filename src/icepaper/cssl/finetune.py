@@ -95,7 +95,7 @@ class _Labelled(torch.utils.data.Dataset):
 def predict_images(model: Classifier, ds, rows, size: int, device: str, batch_size: int = 256
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Predicted classes and head hidden-layer embeddings for ``ds`` rows (evaluation transform)."""
-    from ..embed import Preprocess
+    from icepaper.representations.embed import Preprocess
 
     model.eval().to(device)
     prep = Preprocess(size, 1, device)
@@ -115,9 +115,9 @@ def finetune(encoder: nn.Module, ds, rows, y, n_classes: int, hp: HeadParams, de
              augment_sizes, device: str = "cpu", seed: int = 0, lr: float = 0.01, num_workers: int = 0,
              val_rows=None, y_val=None) -> tuple[Classifier, RunLog]:
     """Fine-tune ``encoder`` + a new head on images ``rows`` of ``ds``; return the model and its log."""
-    from ..augment import build_recipe
-    from ..data.torchdata import PackedImages, make_loader
-    from ..models import embed_dim
+    from icepaper.augment import build_recipe
+    from icepaper.data.torchdata import PackedImages, make_loader
+    from icepaper.representations.backbones import embed_dim
 
     torch.manual_seed(seed)
     model = Classifier(encoder, MLPHead(embed_dim(encoder), hp.hidden, n_classes)).to(device)

@@ -133,7 +133,7 @@ def confusion_figure(res, scheme: str, view: str | None = None, budget: int | No
 def tsne_coords(emb: np.ndarray, seed: int = 0) -> np.ndarray:
     """2-D t-SNE of standardised embeddings (PCA init, perplexity up to 30); duplicate embeddings
     share one point (``embedding_maps.tsne_2d``), so binary images of tiny particles cannot crash it."""
-    from ..embedding_maps import tsne_2d
+    from icepaper.representations.maps import tsne_2d
 
     return tsne_2d(emb, seed=seed)
 

@@ -83,7 +83,7 @@ def class_order(labels: pd.Series, scheme: str) -> list[str]:
     then complex shapes, each by decreasing count."""
     present = set(labels.dropna().astype(str))
     try:
-        from ..synth.labels import SCHEMES
+        from icepaper.synth.labels import SCHEMES
 
         canon = SCHEMES.get(scheme)
     except ImportError:  # pragma: no cover
@@ -97,7 +97,7 @@ def class_order(labels: pd.Series, scheme: str) -> list[str]:
 def labelled_schemes(ds) -> list[str]:
     """The schemes the study runs: ``habit19`` and ``habit4`` when labelled, else the first
     labelled scheme; ``[]`` when the dataset carries no labels at all."""
-    from ..data.packed import LABEL_SCHEMES
+    from icepaper.data.packed import LABEL_SCHEMES
 
     found = [s for s in ("habit19", "habit4") if ds.has_labels(s)]
     if found:
@@ -107,7 +107,7 @@ def labelled_schemes(ds) -> list[str]:
 
 def default_schemes(ds) -> list[str]:
     """``labelled_schemes(ds)``, or a clear error naming the dataset when it has no labels."""
-    from ..data.packed import LABEL_SCHEMES
+    from icepaper.data.packed import LABEL_SCHEMES
 
     found = labelled_schemes(ds)
     if not found:
@@ -241,7 +241,7 @@ def _sections(cfg) -> tuple[dict[str, Any], HeadParams]:
 
 
 def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path, progress: bool) -> None:
-    from icepaper.progress import tqdm
+    from icepaper.core.progress import tqdm
 
     sec, hp = _sections(cfg)
     depth = sec.get("finetune", "head")
@@ -357,7 +357,7 @@ def study_key(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder]) -> dict[
 def run_study(cfg, ds, *, tasks: list[Task] | None = None, encoders: dict[str, Encoder] | None = None,
               progress: bool = True) -> StudyResult:
     """Run (or load from the cache) the whole label-budget study; see the module docstring."""
-    from ..cache import cached_dir
+    from icepaper.core.cache import cached_dir
 
     tasks = tasks if tasks is not None else plan_tasks(ds)
     encoders = encoders if encoders is not None else study_encoders(cfg, ds)

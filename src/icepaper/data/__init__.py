@@ -17,19 +17,19 @@ __all__ = ["PackedDataset", "PackedWriter", "is_packed", "load_dataset"]
 
 def load_dataset(cfg) -> PackedDataset:
     """The dataset a notebook runs on, built or imported on first use and cached."""
-    from .. import paths
-    from ..atomic import dir_lock, remove_stale
-    from ..cache import key_hash
+    from icepaper.core import paths
+    from icepaper.core.atomic import dir_lock, remove_stale
+    from icepaper.core.cache import key_hash
 
     size = int(cfg.profile.data["image_size"])
     kind = getattr(cfg, "data_kind", "synthetic" if cfg.uses_default_data else "path")
     if kind in ("synthetic", "synthetic-oap"):
-        from ..synth import generate
+        from icepaper.synth import generate
 
         n = int(cfg.profile.data["n_images"])
         key = {"kind": kind, "n": n, "size": size, "seed": cfg.seed, "generator": _generator_version()}
         if kind == "synthetic-oap":
-            from ..synth import OAP_VERSION
+            from icepaper.synth import OAP_VERSION
 
             key["oap"] = OAP_VERSION
         root = paths.datasets_dir() / f"{kind}-{n}-{size}px-{key_hash(key)}"
@@ -57,7 +57,7 @@ def load_dataset(cfg) -> PackedDataset:
 
 
 def _generator_version() -> str:
-    from ..synth import GENERATOR_VERSION
+    from icepaper.synth import GENERATOR_VERSION
 
     return GENERATOR_VERSION
 

@@ -10,7 +10,7 @@ it did not write, one writer at a time.
   ``kind="export"``);
 - ``dest`` is such an output but ``overwrite`` is false.
 
-``claim_destination`` checks, takes the writer lock of ``dest`` (``icepaper.atomic.dir_lock``)
+``claim_destination`` checks, takes the writer lock of ``dest`` (``icepaper.core.atomic.dir_lock``)
 and checks again, so a second writer that waited finds the first one's finished output and
 stops with a clear message (or replaces it with ``overwrite``). ``writes_destination`` wraps
 an importer/exporter with that claim and gives it an ``overwrite=False`` keyword.
@@ -26,7 +26,8 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..atomic import check_writable, dir_lock
+from icepaper.core.atomic import check_writable, dir_lock
+
 from .packed import is_packed
 
 EXPORT_MARKER = ".icepaper-export.json"

@@ -304,7 +304,7 @@ def _finish_meta(meta: pd.DataFrame, label_columns: Sequence[str], seed: int,
 def _write(root: Path, size: int, rows: pd.DataFrame, load_fn, name: str, provenance: dict,
            progress: bool) -> None:
     """Write images (``load_fn(i)`` -> size x size uint8) and ``rows`` through PackedWriter."""
-    from icepaper.progress import tqdm
+    from icepaper.core.progress import tqdm
 
     n = len(rows)
     with PackedWriter(root, image_size=size, name=name, provenance=provenance) as w:
@@ -718,7 +718,7 @@ def export_folder(ds: PackedDataset, dest, scheme: str | None = "cpi", indices=N
     """
     from PIL import Image
 
-    from ..atomic import atomic_dir
+    from icepaper.core.atomic import atomic_dir
 
     dest = check_output_writable(dest)
     idx = np.arange(len(ds)) if indices is None else np.asarray(indices, dtype=np.int64)

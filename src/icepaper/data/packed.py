@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_dir
+from icepaper.core.atomic import atomic_dir
 
 FORMAT = "icepaper-packed"
 FORMAT_VERSION = 1

@@ -106,7 +106,7 @@ def make_loader(dataset, batch_size: int, shuffle: bool = False, seed: int = 0, 
     import torch
     from torch.utils.data import DataLoader
 
-    from ..seeding import torch_generator
+    from icepaper.core.seeding import torch_generator
 
     opts = dict(batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, drop_last=drop_last,
                 generator=torch_generator(seed), worker_init_fn=seed_worker,

@@ -29,7 +29,8 @@ from lightly.utils.lars import LARS
 from lightly.utils.scheduler import cosine_schedule, cosine_warmup_schedule
 from torch import Tensor, nn
 
-from ..models import create_backbone, embed_dim
+from icepaper.representations.backbones import create_backbone, embed_dim
+
 from .base import SSLMethod, decay_groups, hparam
 
 

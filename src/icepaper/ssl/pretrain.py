@@ -30,10 +30,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import paths
-from ..atomic import atomic_write_json
-from ..cache import cache_path, cached_dir
-from ..models import create_backbone, export_backbone, load_backbone
+from icepaper.core import paths
+from icepaper.core.atomic import atomic_write_json
+from icepaper.core.cache import cache_path, cached_dir
+from icepaper.representations.backbones import create_backbone, export_backbone, load_backbone
+
 from . import ddp
 from .base import SSLMethod
 from .data import MultiCropDataset
@@ -130,7 +131,7 @@ def build_method(cfg, method: str, init: str | Path = "scratch") -> SSLMethod:
 
 def build_recipe(cfg, method: str):
     """The augmentation recipe of ``method`` (icepaper.augment) at its crop sizes."""
-    from .. import augment
+    from icepaper import augment
 
     name = "ibot_cpi" if method.startswith("ibot") else "cssl"
     return augment.build_recipe(name, crop_sizes(cfg, method), in_chans=1)
@@ -149,7 +150,7 @@ def _init_key(init: str | Path) -> str:
         if init == "imagenet":
             import os
 
-            from ..models import ENV_WEIGHTS
+            from icepaper.representations.backbones import ENV_WEIGHTS
 
             return f"imagenet:{os.environ.get(ENV_WEIGHTS, '')}"
         return init
@@ -275,7 +276,7 @@ def resume_state(result: PretrainResult) -> dict[str, Any]:
 
 # -- quick kNN check ---------------------------------------------------------------------------
 def _label_scheme(ds) -> str | None:
-    from ..data.packed import LABEL_SCHEMES
+    from icepaper.data.packed import LABEL_SCHEMES
 
     if ds.has_labels("cpi"):
         return "cpi"
@@ -356,8 +357,8 @@ def knn_hits(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_image
         arch_vit = "vit" in (getattr(backbone, "icepaper_timm", {}) or {}).get("model_name", "vit")
         size = backbone_input_size(backbone, int(s.get("vit_img_size" if arch_vit else "resnet_img_size", 224)))
     bs = int(dict(getattr(cfg.profile, "embed", {}) or {}).get("batch_size", 128))
-    from ..embed import embed_array
-    from ..probes import knn_classify
+    from icepaper.representations.embed import embed_array
+    from icepaper.representations.probes import knn_classify
 
     e_tr = embed_array(backbone, ds, tr, size=size, batch_size=bs, device=cfg.device)
     e_te = embed_array(backbone, ds, te, size=size, batch_size=bs, device=cfg.device)
@@ -376,8 +377,8 @@ def main(argv: list[str] | None = None) -> None:
     """``torchrun --nproc_per_node=N -m icepaper.ssl.pretrain --method ibot_vmf --profile paper``."""
     import argparse
 
-    from ..config import setup
-    from ..data import load_dataset
+    from icepaper.core.config import setup
+    from icepaper.data import load_dataset
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--method", choices=METHODS, default="ibot_vmf")

@@ -32,7 +32,8 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..atomic import atomic_write_bytes
+from icepaper.core.atomic import atomic_write_bytes
+
 from . import ddp
 from .base import SSLMethod
 from .data import MultiCropDataset, make_loader, seed_step
@@ -161,7 +162,7 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
                          pin_memory=device.startswith("cuda"))
     bar = None
     if spec.progress and ddp.is_main() and stop > step:
-        from icepaper.progress import tqdm
+        from icepaper.core.progress import tqdm
 
         bar = tqdm(total=spec.steps, initial=step, desc=spec.desc or method.name, unit="step")
     method.train()

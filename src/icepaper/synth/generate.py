@@ -332,7 +332,7 @@ def _stratum(meta: pd.DataFrame) -> pd.Series:
 
 def _assign_splits(meta: pd.DataFrame, seed: int) -> pd.Series:
     """Stratified by campaign x label (habit19 for HOLIMO campaigns, cpi otherwise)."""
-    from ..data.splits import assign_splits
+    from icepaper.data.splits import assign_splits
 
     tmp = pd.DataFrame({"image_id": meta["image_id"], "stratum": _stratum(meta)})
     return assign_splits(tmp, stratify="stratum", seed=seed)
@@ -356,7 +356,7 @@ def generate_dataset(
     manifest's provenance records generator version, seed, n, size, campaigns and the
     generation speed (images per second, wall clock and per worker).
     """
-    from ..data.packed import PackedDataset, PackedWriter
+    from icepaper.data.packed import PackedDataset, PackedWriter
 
     camps = _campaign_list(campaigns)
     t0 = time.perf_counter()
@@ -364,7 +364,7 @@ def generate_dataset(
     ids = _ids(f"syn{seed}", n_images)
     pbar = None
     if progress:
-        from icepaper.progress import tqdm
+        from icepaper.core.progress import tqdm
 
         pbar = tqdm(total=n_images, desc="generating particles", unit="img")
     # splits depend only on labels, campaign and instrument, all known before rendering,
@@ -549,7 +549,7 @@ def generate_oap_particles(
 
 def _oap_splits(meta: pd.DataFrame, seed: int) -> np.ndarray:
     """Stratified by campaign x probe x OAP class (train/val/test 0.7/0.15/0.15)."""
-    from ..data.splits import assign_splits
+    from icepaper.data.splits import assign_splits
 
     strat = meta["campaign"] + "|" + meta["instrument"] + "|" + meta["oap"]
     tmp = pd.DataFrame({"image_id": meta["image_id"], "stratum": strat})
@@ -576,8 +576,9 @@ def generate_oap_dataset(
     speed (images per second, wall clock and per worker) and how often the automatic
     polarity missed (then the image is inverted as known: white on black).
     """
-    from ..data.images import to_packed
-    from ..data.packed import PackedDataset, PackedWriter
+    from icepaper.data.images import to_packed
+    from icepaper.data.packed import PackedDataset, PackedWriter
+
     from . import OAP_VERSION
     from .oap import PROBES
 
@@ -601,7 +602,7 @@ def generate_oap_dataset(
     }
     pbar = None
     if progress:
-        from icepaper.progress import tqdm
+        from icepaper.core.progress import tqdm
 
         pbar = tqdm(total=n_images, desc="packing OAP images", unit="img")
     missed = 0
@@ -653,7 +654,7 @@ def write_oap_folder(
     """
     from PIL import Image
 
-    from ..atomic import atomic_dir
+    from icepaper.core.atomic import atomic_dir
 
     images, meta = generate_oap_particles(n, seed, probes, campaigns, workers)
     cls = meta["oap"].to_numpy()

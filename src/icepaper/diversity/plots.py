@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from .diversity import DiversityReport
     from .kappa import GroupKappa
+    from .trends import DiversityReport
 
 __all__ = ["plot_validation", "plot_trends", "plot_class_similarity", "plot_kappa_entropy"]
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .features import FEATURES, TALK_7, geometric_features
+from icepaper.representations.features import FEATURES, TALK_7, geometric_features
+
 from .projection import BACKGROUND, PARTICLE
 
 REG_TARGETS = ("rho_eff", "sa_eff")
@@ -245,7 +246,7 @@ def train_image_model(arch: str, images: np.ndarray, meta: pd.DataFrame, views, 
     import torch
     import torch.nn.functional as F
 
-    from .seeding import seed_everything, torch_generator
+    from icepaper.core.seeding import seed_everything, torch_generator
 
     _require(meta, "train_image_model")
     seed_everything(seed)
@@ -267,7 +268,7 @@ def train_image_model(arch: str, images: np.ndarray, meta: pd.DataFrame, views, 
     amp = device.startswith("cuda")
     it = range(epochs)
     if progress:
-        from icepaper.progress import tqdm
+        from icepaper.core.progress import tqdm
 
         it = tqdm(it, desc=f"{arch} {len(views)} view(s)", leave=False)
     model.train()

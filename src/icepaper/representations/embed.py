@@ -16,7 +16,7 @@ Pooling: ``"cls"`` is ``model(x)`` (timm with ``num_classes=0``: the final-norm 
 of a ViT, the global-average-pooled feature of a ResNet); ``"mean"`` is the mean of the
 ViT's patch tokens after the final norm (the same as ``"cls"`` for a ResNet).
 
-``embeddings_for(cfg, ds, backbone_path)`` caches the result (``icepaper.cache``) keyed by
+``embeddings_for(cfg, ds, backbone_path)`` caches the result (``icepaper.core.cache``) keyed by
 the backbone file's hash, the dataset fingerprint, the pooling and the image size.
 """
 
@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_write_json
-from .progress import tqdm
+from icepaper.core.atomic import atomic_write_json
+from icepaper.core.progress import tqdm
 
 POOLINGS = ("cls", "mean")
 
@@ -60,7 +60,7 @@ class Preprocess:
     and normalisation as ``icepaper.augment.eval_transform(size, in_chans)``, run on the device."""
 
     def __init__(self, size: int, channels: int = 1, device: str = "cpu"):
-        from .augment import eval_transform
+        from icepaper.augment import eval_transform
 
         self.size, self.channels, self.device = int(size), int(channels), torch.device(device)
         stats = eval_transform(size, channels).params["normalize"]
@@ -128,7 +128,7 @@ def extract_embeddings(
     progress: bool = True,
 ) -> np.memmap:
     """Embed ``ds`` rows ``indices`` (default all) into ``folder`` (resumable); return the (N, D) memmap."""
-    from .models import embed_dim
+    from .backbones import embed_dim
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -200,8 +200,9 @@ def embeddings_for(
     in ``<cache>/embeddings-partial/<key>/`` and resumes after an interruption; the finished
     folder is moved into the cache atomically.
     """
-    from .cache import cache_path
-    from .models import load_backbone
+    from icepaper.core.cache import cache_path
+
+    from .backbones import load_backbone
 
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -228,7 +229,7 @@ def cached_extraction(cfg, kind: str, key: dict, model, ds, rows: np.ndarray | N
     Work in progress lives in ``<cache>/<kind>-partial/<key hash>/`` and resumes after an
     interruption; the finished folder is moved into the cache atomically.
     """
-    from .cache import cache_path, cached_dir
+    from icepaper.core.cache import cache_path, cached_dir
 
     final = cache_path(kind, key)
     if not (final / "key.json").exists():

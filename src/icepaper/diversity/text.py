@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from .diversity import DiversityReport
+    from .trends import DiversityReport
 
 __all__ = ["PAPER_TRENDS", "verdicts", "trend_verdict", "compare_trends", "sensitivity_verdict",
            "similarity_verdict", "entropy_verdict"]

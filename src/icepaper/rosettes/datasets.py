@@ -6,7 +6,7 @@ one random orientation and its second views (default 0, 90 and 120 deg;
 ``projection.render_views``) at one fixed um per pixel for the whole set (the finest at which
 the set's largest rosette fits), so the image size carries the particle size. Rosette ``i`` uses the generator ``default_rng([seed, i])``, so any
 subset is reproducible on its own. Splits: 70 / 15 / 15 % train / val / test by a seeded
-permutation. ``rosette_dataset`` caches the result (``icepaper.cache``) and builds it with
+permutation. ``rosette_dataset`` caches the result (``icepaper.core.cache``) and builds it with
 one worker process per core (the result does not depend on the number of workers).
 
 ``spheres_and_rosettes`` renders the talk's two-class VAE set: rosette silhouettes and
@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .projection import fit_pixel_um, render_silhouette, render_views
-from .rosettes import (
+from .meshes import (
     N_ARMS_RANGE,
     Rosette,
     bounding_sphere,
@@ -32,6 +31,7 @@ from .rosettes import (
     rosette_properties,
     sample_rosette,
 )
+from .projection import fit_pixel_um, render_silhouette, render_views
 
 DATA_VERSION = 2  # bump when the geometry, sampling or rendering changes
 _CHUNK = 100  # rosettes per parallel task
@@ -76,7 +76,7 @@ def generate_rosettes(n: int, image_size: int, seed: int, angles_deg=(0.0, 90.0,
     else:
         parts = (_make_chunk(c, *args) for c in chunks)
     if progress:
-        from icepaper.progress import tqdm
+        from icepaper.core.progress import tqdm
 
         parts = tqdm(parts, total=len(chunks), desc=f"rosettes ({_CHUNK} per step)", leave=False)
     images = np.empty((n, len(angles_deg), image_size, image_size), np.uint8)
@@ -103,7 +103,7 @@ def _workers(n: int) -> int:
 def rosette_dataset(n: int, image_size: int, seed: int, angles_deg=(0.0, 90.0, 120.0),
                     n_range: tuple[int, int] = N_ARMS_RANGE) -> tuple[np.ndarray, pd.DataFrame]:
     """``generate_rosettes`` built once per configuration and cached on disk."""
-    from .cache import cached_dir
+    from icepaper.core.cache import cached_dir
 
     key = {"kind": "rosettes", "n": int(n), "size": int(image_size), "seed": int(seed),
            "angles": [float(a) for a in angles_deg], "n_range": list(n_range),

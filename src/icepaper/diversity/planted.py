@@ -71,11 +71,11 @@ def inject_rare_habit(cfg, backbone_path: str, habit: str, n: int, image_size: i
     ``instrument``) and the cached embedding of ``embed.embeddings_for`` (the particles are
     written once as a small packed dataset). Returns (images, float32 embeddings, metadata).
     """
-    from .cache import cached_dir
-    from .data.packed import PackedDataset, PackedWriter
-    from .embed import embeddings_for
-    from .synth import GENERATOR_VERSION
-    from .synth.generate import generate_particles
+    from icepaper.core.cache import cached_dir
+    from icepaper.data.packed import PackedDataset, PackedWriter
+    from icepaper.representations.embed import embeddings_for
+    from icepaper.synth import GENERATOR_VERSION
+    from icepaper.synth.generate import generate_particles
 
     key = {"kind": "rare_injection", "habit": habit, "n": int(n), "size": int(image_size), "seed": int(seed),
            "campaign": campaign, "instrument": instrument, "generator": GENERATOR_VERSION}

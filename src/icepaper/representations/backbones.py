@@ -236,11 +236,11 @@ def export_backbone(model: nn.Module, path: str | Path) -> Path:
     """
     from safetensors.torch import save as st_save
 
-    from .atomic import atomic_write_bytes, atomic_write_json
+    from icepaper.core.atomic import atomic_write_bytes, atomic_write_json
 
     meta = getattr(model, "icepaper_timm", None)
     if meta is None:
-        raise ValueError("model was not built by icepaper.models (no icepaper_timm recipe)")
+        raise ValueError("model was not built by icepaper.representations.backbones (no icepaper_timm recipe)")
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")

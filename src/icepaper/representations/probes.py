@@ -13,7 +13,7 @@ the paper's CPI-21K), in the ``cpi`` label scheme unless another is given.
     standardised with the training rows' mean and std; C picked by validation accuracy
     (ties: the smaller C).
 ``geometric_baseline``
-    The 13 geometric features of science.md section 5 (``icepaper.features.BASELINE_13``,
+    The 13 geometric features of science.md section 5 (``icepaper.representations.features.BASELINE_13``,
     lengths in um) -> median imputation of blank images -> standardise -> the same logistic
     regression. Seed 000 reports 65 % on CPI-21K.
 """
@@ -54,7 +54,7 @@ def probe_splits(ds, scheme: str = DEFAULT_SCHEME) -> dict[str, np.ndarray]:
 def pick_scheme(ds, scheme: str = DEFAULT_SCHEME) -> str:
     """``scheme`` when ``ds`` has labels in it, else the first labelled scheme of the dataset
     (``habit19``, ``habit4``, ``cpi``), else ``scheme`` unchanged (``skip_reason`` says why)."""
-    from .data.packed import LABEL_SCHEMES
+    from icepaper.data.packed import LABEL_SCHEMES
 
     if ds.has_labels(scheme):
         return scheme
@@ -339,9 +339,10 @@ def backbone_file(cfg, which: str):
     of the profile, seeded) or ``"imagenet"`` (ImageNet weights from a local file; None without one)."""
     from pathlib import Path
 
-    from .cache import cached_dir
+    from icepaper.core.cache import cached_dir
+
+    from .backbones import create_backbone, export_backbone
     from .embed import file_hash
-    from .models import create_backbone, export_backbone
 
     if which not in ("random", "imagenet"):
         raise ValueError(f"which must be 'random' or 'imagenet', got {which!r}")
@@ -393,7 +394,7 @@ def evaluate_backbones(cfg, ds, files: Mapping[str, Any], scheme: str = DEFAULT_
 
     Returns (results by row name, test embeddings by row name, the probe rows by split).
     """
-    from icepaper.progress import tqdm
+    from icepaper.core.progress import tqdm
 
     from .embed import embeddings_for
 

@@ -46,7 +46,7 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from .progress import tqdm
+from icepaper.core.progress import tqdm
 
 IMAGENET_ENV = "ICEPAPER_IMAGENET_WEIGHTS"  # path of a local ImageNet iBOT ViT-S/16 checkpoint
 
@@ -392,7 +392,7 @@ def curate(cfg, ds, embeddings: np.ndarray, pool: np.ndarray | None = None,
     ``embeddings``: (len(ds), D); ``pool``: dataset rows to curate (default all);
     ``embed_key``: identity of the embeddings for the cache key (e.g. the backbone hash).
     """
-    from .cache import cached_dir
+    from icepaper.core.cache import cached_dir
 
     p = cfg.profile.curation
     pool = np.arange(len(ds)) if pool is None else np.asarray(pool, dtype=np.int64)
@@ -423,8 +423,8 @@ def _hash_ints(a: np.ndarray) -> str:
 
 def imagenet_weights(cfg, weights: str | Path | None = None) -> Path | None:
     """Local ImageNet weights file for the profile's ViT (argument, else ``$ICEPAPER_IMAGENET_WEIGHTS``;
-    see ``icepaper.models``), or None when none is given."""
-    from .models import arch_name, imagenet_weights_file
+    see ``icepaper.representations.backbones``), or None when none is given."""
+    from .backbones import arch_name, imagenet_weights_file
 
     return imagenet_weights_file(arch_name(cfg, "vit"), weights)
 
@@ -470,8 +470,9 @@ def latent_curation(cfg, ds):
     """Steps 1-2 of seed 000 (cached): the notebook-03 iBOT-vMF run on every image
     (``pretrained(cfg, ds, "ibot_vmf")``), its (len(ds), D) float16 embeddings of every
     image and the curation in that latent space. Returns (run, embeddings, curation)."""
+    from icepaper.ssl.pretrain import pretrained
+
     from .embed import embeddings_for, file_hash
-    from .ssl.pretrain import pretrained
 
     full = pretrained(cfg, ds, "ibot_vmf")
     emb = embeddings_for(cfg, ds, full.backbone)
@@ -496,9 +497,9 @@ def seed000_runs(cfg, ds) -> Seed000Runs:
     3. iBOT-vMF from scratch on the curated subset for the same number of epochs;
     4. iBOT-vMF on the curated subset from an initialisation for ``pretrain.short_steps``
        steps: ImageNet weights when a local file is given (``$ICEPAPER_IMAGENET_WEIGHTS``,
-       which ``icepaper.models`` reads), else the network of step 1.
+       which ``icepaper.representations.backbones`` reads), else the network of step 1.
     """
-    from .ssl.pretrain import pretrained
+    from icepaper.ssl.pretrain import pretrained
 
     full, emb, cur = latent_curation(cfg, ds)
     curated = pretrained(cfg, ds, "ibot_vmf", indices=cur.indices,
@@ -596,7 +597,7 @@ def plot_cluster_samples(ds, tree: HierarchicalKMeans, pool: np.ndarray, per_clu
     cluster's most common class and its share of the cluster's labelled images."""
     import matplotlib.pyplot as plt
 
-    from .plots import montage
+    from icepaper.data.plots import montage
 
     top = len(tree.levels)
     lab = tree.point_labels(top)

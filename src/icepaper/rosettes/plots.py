@@ -12,8 +12,8 @@ def rosette_gallery(images: np.ndarray, meta: pd.DataFrame, rows: list[int], see
     """Per rosette: its unioned 3-D mesh, then its views (titles give n_arms, rho_eff, sa_eff)."""
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-    from .rosette_data import rosette_at
-    from .rosettes import rosette_manifold, to_trimesh
+    from .datasets import rosette_at
+    from .meshes import rosette_manifold, to_trimesh
 
     nv = images.shape[1]
     fig = plt.figure(figsize=(1.9 * (nv + 1), 1.9 * len(rows)))

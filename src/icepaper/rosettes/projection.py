@@ -21,7 +21,7 @@ import math
 import cv2
 import numpy as np
 
-from .rosettes import Rosette, max_radius_um
+from .meshes import Rosette, max_radius_um
 
 BACKGROUND = 230
 PARTICLE = 40

@@ -30,7 +30,7 @@ import math
 import cv2
 import numpy as np
 
-from .features import particle_mask
+from icepaper.representations.features import particle_mask
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -223,7 +223,7 @@ def train_vae(model, x: np.ndarray, epochs: int, seed: int = 0, device: str = "c
     """Train on ``x`` (n, S, S) in [0, 1] with Adam; return the mean loss of each epoch."""
     import torch
 
-    from .seeding import seed_everything, torch_generator
+    from icepaper.core.seeding import seed_everything, torch_generator
 
     seed_everything(seed)
     model.to(device).train()
@@ -233,7 +233,7 @@ def train_vae(model, x: np.ndarray, epochs: int, seed: int = 0, device: str = "c
     hist = []
     it = range(epochs)
     if progress:
-        from icepaper.progress import tqdm
+        from icepaper.core.progress import tqdm
 
         it = tqdm(it, desc=desc, leave=False)
     for _ in it:
@@ -364,7 +364,7 @@ def mmd_test(za: np.ndarray, zb: np.ndarray, n_perm: int = 200, seed: int = 0,
 def umap_2d(z: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
     """2-D UMAP of ``z`` (``embedding_maps.umap_2d``: deterministic for a seed, duplicate rows
     share one point instead of breaking the map)."""
-    from .embedding_maps import umap_2d as _umap_2d
+    from icepaper.representations.maps import umap_2d as _umap_2d
 
     return _umap_2d(z, seed=seed, n_neighbors=n_neighbors)
 

@@ -78,7 +78,7 @@ def pseudo_habits(emb: np.ndarray, k: int, seed: int = 0) -> pd.Series:
     """k-means cluster of every row of ``emb`` (faiss, on the L2-normalised embeddings) as labels
     ``"cluster 01"``, ``"cluster 02"``, ... numbered by decreasing cluster size: pseudo-habits
     for data without habit labels."""
-    from .curation import as_float32, assign, kmeans
+    from icepaper.representations.curation import as_float32, assign, kmeans
 
     x = as_float32(emb, normalize=True)
     k = min(int(k), len(x))
@@ -97,7 +97,7 @@ def particle_size(ds, rows: Sequence[int], min_n: int = 1, chunk: int = 4096) ->
     ``max_dim``), in um when every row's ``pixel_um`` is known and in pixels otherwise. Blank
     frames are NaN.
     """
-    from .features import geometric_features
+    from icepaper.representations.features import geometric_features
 
     rows = np.asarray(rows, dtype=np.int64)
     meta = ds.meta
@@ -293,7 +293,7 @@ def jsonable(obj: Any) -> Any:
 def diversity_backbone(cfg, ds) -> tuple[str, str]:
     """(safetensors path, description) of the network whose embeddings measure diversity:
     the iBOT-vMF network of notebook 03 (``ssl.pretrain.pretrained(cfg, ds, "ibot_vmf")``, cached)."""
-    from .ssl.pretrain import pretrained
+    from icepaper.ssl.pretrain import pretrained
 
     return str(pretrained(cfg, ds, "ibot_vmf").backbone), "iBOT-vMF trained from scratch on all images (notebook 03)"
 
@@ -301,9 +301,9 @@ def diversity_backbone(cfg, ds) -> tuple[str, str]:
 def random_init_backbone(cfg) -> str:
     """Path of a random-init ViT of the profile's architecture (``ssl.pretrain.random_backbone``),
     exported once to the cache so its embeddings are cached like any other network's."""
-    from .cache import cached_dir
-    from .models import export_backbone
-    from .ssl.pretrain import random_backbone
+    from icepaper.core.cache import cached_dir
+    from icepaper.representations.backbones import export_backbone
+    from icepaper.ssl.pretrain import random_backbone
 
     key = {"kind": "random_init_vit", "seed": cfg.seed, "pretrain": dict(cfg.profile.pretrain)}
 

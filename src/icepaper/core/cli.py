@@ -50,8 +50,8 @@ def _cmd_profiles(a: argparse.Namespace) -> int:
 
 
 def _cmd_generate(a: argparse.Namespace) -> int:
-    from .data.destination import claim_destination
-    from .synth import generate
+    from icepaper.data.destination import claim_destination
+    from icepaper.synth import generate
 
     with claim_destination(None, Path(a.dest), "dataset", overwrite=a.overwrite):
         if a.kind == "oap-folder":
@@ -64,7 +64,7 @@ def _cmd_generate(a: argparse.Namespace) -> int:
 
 
 def _cmd_import(a: argparse.Namespace) -> int:
-    from .data.importers import import_any
+    from icepaper.data.importers import import_any
 
     report = import_any(Path(a.src), Path(a.dest), image_size=a.size, on_error=a.on_error,
                         overwrite=a.overwrite)
@@ -73,8 +73,8 @@ def _cmd_import(a: argparse.Namespace) -> int:
 
 
 def _cmd_export(a: argparse.Namespace) -> int:
-    from .data.importers import export_folder
-    from .data.packed import PackedDataset
+    from icepaper.data.importers import export_folder
+    from icepaper.data.packed import PackedDataset
 
     export_folder(PackedDataset(a.src), Path(a.dest), scheme=a.scheme, overwrite=a.overwrite)
     print(f"exported {a.src} -> {a.dest}")
@@ -82,7 +82,7 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
 
 def _cmd_check_data(a: argparse.Namespace) -> int:
-    from .data.check import check_data, exit_code
+    from icepaper.data.check import check_data, exit_code
 
     report = check_data(Path(a.path), label_scheme=a.label_scheme)
     print(report)
@@ -90,7 +90,7 @@ def _cmd_check_data(a: argparse.Namespace) -> int:
 
 
 def _cmd_info(a: argparse.Namespace) -> int:
-    from .data.packed import PackedDataset
+    from icepaper.data.packed import PackedDataset
 
     ds = PackedDataset(a.path)
     print(ds)
