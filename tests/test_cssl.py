@@ -227,7 +227,7 @@ def _encoders(cfg):
     import torch
 
     from icepaper.cssl import Encoder
-    from icepaper.representations.backbones import create_backbone
+    from icepaper.ssl.backbones import create_backbone
 
     def maker(seed):
         def make():

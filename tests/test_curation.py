@@ -7,15 +7,13 @@ import pandas as pd
 import pytest
 
 from icepaper.representations.curation import (
-    assign,
     balance_metrics,
     balanced_sample,
-    closest_per_cluster,
-    hierarchical_kmeans,
     max_min_ratio,
     normalized_entropy,
     water_fill,
 )
+from icepaper.representations.kmeans import assign, closest_per_cluster, hierarchical_kmeans
 
 
 def _mixture(sizes=(3000, 800, 200, 60, 20), dim=16, seed=0):

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icepaper.diversity import text as T
 from icepaper.diversity import trends as D
 from icepaper.diversity.kappa_validation import sample_vmf
+from icepaper.papers import ko2025 as T
 
 
 def test_quantile_bins_and_class_similarity():

@@ -11,7 +11,6 @@ import torch
 
 from icepaper.augment import eval_transform
 from icepaper.core.profiles import get_profile
-from icepaper.representations.backbones import create_backbone, export_backbone
 from icepaper.representations.embed import (
     Preprocess,
     embeddings_for,
@@ -19,6 +18,7 @@ from icepaper.representations.embed import (
     input_size,
     pool,
 )
+from icepaper.ssl.backbones import create_backbone, export_backbone
 
 TINY = {"vit": "vit_tiny_patch16_224", "vit_img_size": 32, "vit_patch": 8, "vit_depth": 1,
         "vit_embed_dim": 32, "vit_heads": 2}

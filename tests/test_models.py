@@ -6,7 +6,7 @@ import pytest
 import timm
 import torch
 
-from icepaper.representations.backbones import (
+from icepaper.ssl.backbones import (
     create_backbone,
     embed_dim,
     export_backbone,

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from icepaper.papers.ko2025 import PAPER_TABLE
 from icepaper.representations.probes import (
     ProbeResult,
     evaluate_embeddings,
@@ -169,7 +170,7 @@ def test_pick_scheme_falls_back_to_a_labelled_scheme(packed_factory):
 
 
 def test_probe_table_marks_missing_rows():
-    t = probe_table({"iBOT ImageNet": None})
+    t = probe_table({"iBOT ImageNet": None}, PAPER_TABLE)
     assert np.isnan(t.loc["iBOT ImageNet", "kNN % (ours)"])
     assert t.loc["iBOT ImageNet", "logreg % (paper)"] == 82.0
     assert "not available" in t.loc["iBOT ImageNet", "note"]
@@ -189,14 +190,14 @@ def test_probe_rows_caps_each_split(packed_factory):
 
 
 def test_missing_rows_are_explained_and_their_orderings_unchecked():
-    from icepaper.representations.probes import CURATED, FULL, GEO, SHORT, orderings
+    from icepaper.papers.ko2025 import CURATED, FULL, GEO, SHORT, orderings
 
     def r(knn, lr):
         return ProbeResult(knn, lr, 1.0, np.array([]), np.array([]), np.array([]))
 
     results = {FULL: r(60.0, 70.0), CURATED: None, SHORT: None, GEO: r(40.0, 50.0)}
     why = {CURATED: "10 curated images, fewer than one training batch of 16"}
-    t = probe_table(results, why=why)
+    t = probe_table(results, PAPER_TABLE, why=why)
     assert t.loc[CURATED, "note"] == why[CURATED]
     assert t.loc[SHORT, "note"].startswith("not available")
     holds = orderings(results)["holds"]

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from icepaper.papers.ko2024 import comparison_table, ordering_verdicts
 from icepaper.representations.features import geometric_features
 from icepaper.rosettes.datasets import generate_rosettes, spheres_and_rosettes
 from icepaper.rosettes.meshes import (
@@ -21,12 +22,7 @@ from icepaper.rosettes.meshes import (
     spherical_code,
 )
 from icepaper.rosettes.projection import default_pixel_um, render_silhouette, view_rotations
-from icepaper.rosettes.shape_models import (
-    comparison_table,
-    ordering_verdicts,
-    train_image_model,
-    warmup_cosine,
-)
+from icepaper.rosettes.shape_models import train_image_model, warmup_cosine
 
 HEX = 3 * math.sqrt(3) / 2  # area of a regular hexagon of circumradius 1
 

@@ -271,8 +271,8 @@ def test_nan_guard_keeps_last_good_checkpoint(shapes_ds, tmp_path):
 
 def test_pretrained_caches_and_resumes(shapes_ds, tmp_path, monkeypatch):
     from icepaper.core.config import setup
-    from icepaper.representations.backbones import load_backbone
     from icepaper.ssl import pretrain
+    from icepaper.ssl.backbones import load_backbone
 
     monkeypatch.setenv("ICEPAPER_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(pretrain, "build_recipe", lambda cfg, method: StandInRecipe(

@@ -6,7 +6,7 @@
   Semisup-MoCo, Semisup-BYOL).
 * ``supervised``: the baseline, the same architecture with a generic initialisation:
   ImageNet weights when a local weights file is given (``ICEPAPER_IMAGENET_WEIGHTS``, see
-  ``icepaper.representations.backbones``), else a random (timm) initialisation drawn from the run's seed. The
+  ``icepaper.ssl.backbones``), else a random (timm) initialisation drawn from the run's seed. The
   paper's baseline started from ImageNet MoCo weights (IM1K-Unsup-MoCo).
 
 ``encoder_features(cfg, enc, ds, rows)`` returns the (n, d) float32 pooled features of
@@ -50,8 +50,8 @@ def _rows_hash(rows) -> str:
 
 def pretrained_encoder(cfg, ds, method: str, indices=None) -> Encoder:
     """The encoder of notebook 03's ``method`` run ('moco' or 'byol'), trained if not cached."""
-    from icepaper.representations.backbones import load_backbone
     from icepaper.representations.embed import file_hash
+    from icepaper.ssl.backbones import load_backbone
     from icepaper.ssl.pretrain import pretrained
 
     res = pretrained(cfg, ds, method, indices=indices)
@@ -71,7 +71,7 @@ def baseline_encoder(cfg) -> Encoder:
     import timm
     import torch
 
-    from icepaper.representations.backbones import arch_name, create_backbone, imagenet_weights_file
+    from icepaper.ssl.backbones import arch_name, create_backbone, imagenet_weights_file
 
     name = arch_name(cfg, "resnet")
     wfile = imagenet_weights_file(name)

@@ -117,7 +117,7 @@ def finetune(encoder: nn.Module, ds, rows, y, n_classes: int, hp: HeadParams, de
     """Fine-tune ``encoder`` + a new head on images ``rows`` of ``ds``; return the model and its log."""
     from icepaper.augment import build_recipe
     from icepaper.data.torchdata import PackedImages, make_loader
-    from icepaper.representations.backbones import embed_dim
+    from icepaper.ssl.backbones import embed_dim
 
     torch.manual_seed(seed)
     model = Classifier(encoder, MLPHead(embed_dim(encoder), hp.hidden, n_classes)).to(device)

@@ -78,7 +78,7 @@ def pseudo_habits(emb: np.ndarray, k: int, seed: int = 0) -> pd.Series:
     """k-means cluster of every row of ``emb`` (faiss, on the L2-normalised embeddings) as labels
     ``"cluster 01"``, ``"cluster 02"``, ... numbered by decreasing cluster size: pseudo-habits
     for data without habit labels."""
-    from icepaper.representations.curation import as_float32, assign, kmeans
+    from icepaper.representations.kmeans import as_float32, assign, kmeans
 
     x = as_float32(emb, normalize=True)
     k = min(int(k), len(x))
@@ -299,18 +299,8 @@ def diversity_backbone(cfg, ds) -> tuple[str, str]:
 
 
 def random_init_backbone(cfg) -> str:
-    """Path of a random-init ViT of the profile's architecture (``ssl.pretrain.random_backbone``),
-    exported once to the cache so its embeddings are cached like any other network's."""
-    from icepaper.core.cache import cached_dir
-    from icepaper.representations.backbones import export_backbone
-    from icepaper.ssl.pretrain import random_backbone
+    """Path of the random-init ViT of the profile (``representations.reference_backbone``), exported
+    once to the cache so its embeddings are cached like any other network's."""
+    from icepaper.representations.reference import reference_backbone
 
-    key = {"kind": "random_init_vit", "seed": cfg.seed, "pretrain": dict(cfg.profile.pretrain)}
-
-    def build(tmp):
-        import torch
-
-        with torch.random.fork_rng(devices=[]):
-            export_backbone(random_backbone(cfg, "vit"), tmp / "backbone.safetensors")
-
-    return str(cached_dir("backbone_random", key, build) / "backbone.safetensors")
+    return str(reference_backbone(cfg, "random"))

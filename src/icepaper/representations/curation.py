@@ -6,13 +6,7 @@ Vo et al. (2024), "Automatic data curation for self-supervised learning" (scienc
 section 6); faiss does every k-means.
 
 ``hierarchical_kmeans(x, k=[k1, k2, ...])``
-    Level 1 clusters the embeddings (faiss k-means, k-means++ seeding or its AFK-MC^2
-    approximation for large k), then runs
-    ``r`` resampling steps: take the ``s`` points of every cluster closest to its centroid,
-    re-run k-means on their union (initialised from the current centroids) and reassign all
-    points to the new centroids. Level t > 1 clusters the centroids of level t - 1 the same
-    way. Assignments are done in chunks with a faiss flat index (nearest centroid only), so
-    no N x k distance matrix is ever held in memory.
+    The clustering (``representations.kmeans``).
 ``balanced_sample(tree, n)``
     Water-filling at the top level: the integer cap x with sum_i min(x, size_i) <= n is the
     largest such x; clusters larger than x get x points, the remainder (fewer than the
@@ -25,234 +19,21 @@ section 6); faiss does every k-means.
     the largest to the smallest class count.
 
 ``curate(cfg, ds, embeddings)`` runs both with the profile's sizes and caches the result;
-``latent_curation(cfg, ds)`` embeds every image with the notebook-03 network and curates;
-``seed000_runs(cfg, ds)`` is the seed-000 pipeline shared by notebooks 04 and 05 (when
-``retraining_unavailable(cfg, n_curated)`` has no objection): the
-full from-scratch run of notebook 03, curation in its latent space, a from-scratch run on
-the curated subset (same number of epochs as the full run, as in the paper), and a short
-run on the curated subset from an initialisation (ImageNet weights from a local file when
-given, else the notebook-03 network).
+Seed 000's pipeline around it (the notebook-03 network's latent space, the runs on the curated
+subset) is ``papers.ko2025.seed000_runs``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import faiss
 import numpy as np
 import pandas as pd
 
-from icepaper.core.progress import tqdm
-
-IMAGENET_ENV = "ICEPAPER_IMAGENET_WEIGHTS"  # path of a local ImageNet iBOT ViT-S/16 checkpoint
-
-_INIT = {
-    "kmeans++": faiss.ClusteringInitMethod_KMEANS_PLUS_PLUS,
-    "afkmc2": faiss.ClusteringInitMethod_AFK_MC2,
-    "random": faiss.ClusteringInitMethod_RANDOM,
-}
-
-
-# --------------------------------------------------------------------------- k-means building blocks
-
-
-def as_float32(x: np.ndarray, normalize: bool = True, chunk: int = 65536) -> np.ndarray:
-    """(N, D) float32 C-contiguous copy of ``x`` (any float dtype, memmaps too), rows L2-normalised
-    when ``normalize`` (converted chunk by chunk; zero rows stay zero)."""
-    x = np.asarray(x)
-    if x.ndim != 2:
-        raise ValueError(f"expected a 2-D (N, D) embedding array, got shape {x.shape}")
-    if x.dtype == np.float32 and not normalize and x.flags.c_contiguous:
-        return x
-    out = np.empty(x.shape, dtype=np.float32)
-    for a in range(0, len(x), chunk):
-        b = np.asarray(x[a:a + chunk], dtype=np.float32)
-        if normalize:
-            b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-        out[a:a + chunk] = b
-    return out
-
-
-def assign(x: np.ndarray, centroids: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid (squared L2) of every row of ``x``: (labels int64 (N,), sq. distances float32 (N,)).
-
-    Searched ``chunk`` rows at a time with a faiss flat index, so memory stays O(chunk x k).
-    """
-    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
-    index = faiss.IndexFlatL2(centroids.shape[1])
-    index.add(centroids)
-    labels = np.empty(len(x), dtype=np.int64)
-    dist = np.empty(len(x), dtype=np.float32)
-    for a in range(0, len(x), chunk):
-        d, i = index.search(np.ascontiguousarray(x[a:a + chunk], dtype=np.float32), 1)
-        labels[a:a + chunk] = i[:, 0]
-        dist[a:a + chunk] = d[:, 0]
-    return labels, dist
-
-
-def kmeans(
-    x: np.ndarray,
-    k: int,
-    *,
-    niter: int = 10,
-    seed: int = 0,
-    init: str | np.ndarray = "auto",
-    max_points_per_centroid: int = 256,
-) -> np.ndarray:
-    """Centroids (k, D) float32 of faiss k-means on ``x`` (float32 (N, D), N >= k).
-
-    ``init``: "kmeans++" (faiss's exact D^2 seeding, sequential O(n k D)), "afkmc2" (faiss's
-    AFK-MC^2, a Markov-chain approximation of k-means++ seeding, much faster for large k),
-    "auto" (k-means++ when n_train k D <= 1e10, else AFK-MC^2), "random", or a (k, D) array
-    of initial centroids. faiss trains on at most ``max_points_per_centroid * k`` random rows.
-    ``niter`` = 10 follows Vo et al.'s configuration.
-    """
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    if len(x) < k:
-        raise ValueError(f"k-means needs at least k={k} points, got {len(x)}")
-    given = not isinstance(init, str)
-    if not given and init == "auto":
-        n_train = min(len(x), max_points_per_centroid * k)
-        init = "kmeans++" if n_train * k * x.shape[1] <= 1e10 else "afkmc2"
-    if not given and init not in _INIT:
-        raise ValueError(f"unknown k-means init {init!r}; choose one of {list(_INIT) + ['auto']} or pass centroids")
-    km = faiss.Kmeans(
-        x.shape[1], int(k), niter=int(niter), seed=int(seed) % 2**31, verbose=False,
-        max_points_per_centroid=int(max_points_per_centroid), min_points_per_centroid=1,
-        init_method=_INIT["random" if given else init],
-    )
-    km.train(x, init_centroids=np.ascontiguousarray(init, dtype=np.float32) if given else None)
-    return np.asarray(km.centroids, dtype=np.float32)
-
-
-def closest_per_cluster(labels: np.ndarray, dist: np.ndarray, s: int) -> np.ndarray:
-    """Row indices of the (at most) ``s`` rows of every cluster with the smallest ``dist``."""
-    order = np.lexsort((dist, labels))  # by cluster, then by distance
-    lab = labels[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(lab)) + 1]
-    rank = np.arange(len(lab)) - np.repeat(starts, np.diff(np.r_[starts, len(lab)]))
-    return np.sort(order[rank < s])
-
-
-# --------------------------------------------------------------------------- hierarchical k-means
-
-
-@dataclass
-class Level:
-    """One level of the hierarchy: ``centroids`` (k, D); ``labels[i]`` the cluster of item i of the
-    level below (points for level 1, level-(t-1) clusters otherwise); ``dist`` its squared distance."""
-
-    centroids: np.ndarray
-    labels: np.ndarray
-    dist: np.ndarray
-
-    @property
-    def k(self) -> int:
-        return len(self.centroids)
-
-
-@dataclass
-class HierarchicalKMeans:
-    """Result of :func:`hierarchical_kmeans`; ``levels[0]`` is level 1 (closest to the points)."""
-
-    levels: list[Level]
-    n_points: int
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def point_labels(self, level: int) -> np.ndarray:
-        """Cluster id at ``level`` (1-based) of every point, (N,) int64."""
-        lab = self.levels[0].labels
-        for t in range(1, level):
-            lab = self.levels[t].labels[lab]
-        return lab
-
-    def cluster_sizes(self, level: int) -> np.ndarray:
-        """Number of points in each cluster of ``level`` (1-based), (k_level,) int64."""
-        return np.bincount(self.point_labels(level), minlength=self.levels[level - 1].k)
-
-    def save(self, folder: Path) -> None:
-        folder = Path(folder)
-        arrays = {}
-        for t, lv in enumerate(self.levels, start=1):
-            arrays |= {f"centroids{t}": lv.centroids, f"labels{t}": lv.labels, f"dist{t}": lv.dist}
-        np.savez(folder / "hkmeans.npz", n_points=self.n_points, **arrays)
-
-    @classmethod
-    def load(cls, folder: Path) -> HierarchicalKMeans:
-        z = np.load(Path(folder) / "hkmeans.npz")
-        n_levels = sum(1 for f in z.files if f.startswith("centroids"))
-        levels = [Level(z[f"centroids{t}"], z[f"labels{t}"], z[f"dist{t}"]) for t in range(1, n_levels + 1)]
-        return cls(levels, int(z["n_points"]))
-
-
-def _per_level(v: int | Sequence[int] | None, n_levels: int, name: str) -> list[int | None]:
-    if v is None or isinstance(v, (int, np.integer)):
-        return [None if v is None else int(v)] * n_levels
-    v = list(v)
-    if len(v) != n_levels:
-        raise ValueError(f"{name} has {len(v)} entries but there are {n_levels} levels")
-    return [int(a) for a in v]
-
-
-def hierarchical_kmeans(
-    x: np.ndarray,
-    k: Sequence[int],
-    *,
-    resampling_steps: int | Sequence[int] = 1,
-    samples_per_cluster: int | Sequence[int] | None = None,
-    niter: int = 10,
-    seed: int = 0,
-    normalize: bool = True,
-    init: str = "auto",
-    max_points_per_centroid: int = 256,
-    chunk: int = 65536,
-    progress: bool = True,
-) -> HierarchicalKMeans:
-    """Hierarchical k-means with resampling (Vo et al. 2024) on embeddings ``x`` (N, D).
-
-    ``k``: clusters per level, non-increasing (e.g. [200, 30]). ``resampling_steps`` r and
-    ``samples_per_cluster`` s: one value or one per level; s defaults to a quarter of the
-    mean cluster size (at least 2) [default: Vo et al. tune it per level]. Rows are
-    L2-normalised first when ``normalize`` (k-means on the unit sphere). ``init``,
-    ``niter`` and ``max_points_per_centroid``: see :func:`kmeans`. Reproducible from ``seed``.
-    """
-    k = [int(a) for a in k]
-    if not k or any(a < 1 for a in k) or any(b > a for a, b in zip(k, k[1:])):
-        raise ValueError(f"k must be a non-empty, non-increasing list of positive ints, got {k}")
-    xs = as_float32(x, normalize=normalize, chunk=chunk)
-    if len(xs) < k[0]:
-        raise ValueError(f"{len(xs)} points cannot make {k[0]} clusters")
-    r_list = _per_level(resampling_steps, len(k), "resampling_steps")
-    s_list = _per_level(samples_per_cluster, len(k), "samples_per_cluster")
-    levels: list[Level] = []
-    items = xs
-    steps = sum(1 + r for r in r_list)
-    bar = tqdm(total=steps, desc="hierarchical k-means", disable=not progress)
-    for t, (kt, r, s) in enumerate(zip(k, r_list, s_list)):
-        lseed = seed * 1000 + t
-        s = s or max(2, len(items) // (4 * kt))
-        kw = dict(niter=niter, max_points_per_centroid=max_points_per_centroid)
-        cent = kmeans(items, kt, seed=lseed, init=init, **kw)
-        labels, dist = assign(items, cent, chunk)
-        bar.update(1)
-        for step in range(r):
-            sub = closest_per_cluster(labels, dist, s)
-            if len(sub) >= kt:
-                cent = kmeans(items[sub], kt, seed=lseed + 100 * (step + 1), init=cent, **kw)
-                labels, dist = assign(items, cent, chunk)
-            bar.update(1)
-        levels.append(Level(cent, labels, dist))
-        items = cent
-    bar.close()
-    params = {"k": k, "resampling_steps": r_list, "samples_per_cluster": s_list, "niter": niter,
-              "seed": seed, "normalize": normalize, "init": init,
-              "max_points_per_centroid": max_points_per_centroid}
-    return HierarchicalKMeans(levels, len(xs), params)
-
+from .kmeans import HierarchicalKMeans, hierarchical_kmeans  # noqa: F401  (re-exported)
 
 # --------------------------------------------------------------------------- balanced sampling
 
@@ -421,103 +202,6 @@ def _hash_ints(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
-def imagenet_weights(cfg, weights: str | Path | None = None) -> Path | None:
-    """Local ImageNet weights file for the profile's ViT (argument, else ``$ICEPAPER_IMAGENET_WEIGHTS``;
-    see ``icepaper.representations.backbones``), or None when none is given."""
-    from .backbones import arch_name, imagenet_weights_file
-
-    return imagenet_weights_file(arch_name(cfg, "vit"), weights)
-
-
-def curated_steps(cfg, n_curated: int, n_full: int) -> int:
-    """Steps of the from-scratch run on the curated subset: the full run's number of epochs
-    (seed 000 trains CPI-3M and CPI-H-1M for 100 epochs each), at least 1."""
-    return max(1, int(round(int(cfg.profile.pretrain["steps"]) * n_curated / max(n_full, 1))))
-
-
-@dataclass
-class Seed000Runs:
-    """The seed-000 runs: full (notebook 03), curated from scratch, curated + init + short."""
-
-    full: Any
-    curation: Curation
-    curated: Any
-    short: Any
-    init: str  # "imagenet" or the path of the notebook-03 backbone
-    init_note: str
-    embeddings: np.ndarray  # full-run embeddings of every image (curation's latent space)
-
-    @property
-    def init_is_imagenet(self) -> bool:
-        return self.init == "imagenet"
-
-    def compute(self) -> pd.DataFrame:
-        """Steps, images seen and compute relative to the full from-scratch run (flops proxy ratio).
-
-        ``cumulative`` adds the initialisation's own training when it is the notebook-03
-        network (ImageNet pretraining is not counted, as in the paper)."""
-        rows = []
-        for name, r in (("full", self.full), ("curated", self.curated), ("curated+init+short", self.short)):
-            rel = r.relative_compute(self.full)
-            cum = rel + (1.0 if name == "curated+init+short" and not self.init_is_imagenet else 0.0)
-            rows.append({"run": name, "images": len(self.curation.pool if name == "full" else self.curation.indices),
-                         "steps": r.steps, "images_seen": r.images_seen, "seconds": round(r.seconds, 1),
-                         "compute_vs_full": round(rel, 4), "cumulative_vs_full": round(cum, 4)})
-        return pd.DataFrame(rows).set_index("run")
-
-
-def latent_curation(cfg, ds):
-    """Steps 1-2 of seed 000 (cached): the notebook-03 iBOT-vMF run on every image
-    (``pretrained(cfg, ds, "ibot_vmf")``), its (len(ds), D) float16 embeddings of every
-    image and the curation in that latent space. Returns (run, embeddings, curation)."""
-    from icepaper.ssl.pretrain import pretrained
-
-    from .embed import embeddings_for, file_hash
-
-    full = pretrained(cfg, ds, "ibot_vmf")
-    emb = embeddings_for(cfg, ds, full.backbone)
-    return full, emb, curate(cfg, ds, emb, embed_key=file_hash(full.backbone))
-
-
-def retraining_unavailable(cfg, n_curated: int) -> str:
-    """Why the runs on the curated subset cannot train ("" when they can): the subset holds
-    fewer images than one training batch (``pretrain.batch_size``)."""
-    batch = int(cfg.profile.pretrain["batch_size"])
-    if n_curated < batch:
-        return f"{n_curated} curated images, fewer than one training batch of {batch}"
-    return ""
-
-
-def seed000_runs(cfg, ds) -> Seed000Runs:
-    """Seed 000's pretraining recipe at profile scale (every step cached; notebooks 04 and 05).
-
-    1. iBOT-vMF from scratch on every image (the notebook-03 run, ``pretrained(cfg, ds, "ibot_vmf")``);
-    2. its embeddings of every image, hierarchical k-means and balanced sampling to
-       ``curation.sample_frac`` of the images (CPI-3M -> CPI-H-1M);
-    3. iBOT-vMF from scratch on the curated subset for the same number of epochs;
-    4. iBOT-vMF on the curated subset from an initialisation for ``pretrain.short_steps``
-       steps: ImageNet weights when a local file is given (``$ICEPAPER_IMAGENET_WEIGHTS``,
-       which ``icepaper.representations.backbones`` reads), else the network of step 1.
-    """
-    from icepaper.ssl.pretrain import pretrained
-
-    full, emb, cur = latent_curation(cfg, ds)
-    curated = pretrained(cfg, ds, "ibot_vmf", indices=cur.indices,
-                         steps=curated_steps(cfg, cur.n, len(ds)), tag="curated")
-    w = imagenet_weights(cfg)
-    if w is not None:
-        init, note = "imagenet", f"ImageNet weights from the local file {w.name}"
-    else:
-        init = str(full.backbone)
-        note = (f"no ImageNet weights file was given (set {IMAGENET_ENV}), so the short run starts "
-                "from the notebook-03 network (iBOT-vMF trained from scratch on all images) instead "
-                "of ImageNet iBOT: it tests 'curate + continue briefly', and its cumulative compute "
-                "includes that network's training")
-    short = pretrained(cfg, ds, "ibot_vmf", indices=cur.indices, init=init,
-                       steps=int(cfg.profile.pretrain["short_steps"]), tag="curated+init+short")
-    return Seed000Runs(full, cur, curated, short, init, note, emb)
-
-
 # --------------------------------------------------------------------------- tables and figures
 
 
@@ -550,21 +234,6 @@ def plot_class_distribution(labels, subsets: dict[str, np.ndarray], ax=None):
     ax.tick_params(axis="x", labelrotation=60)
     ax.legend(frameon=False, fontsize=8)
     return ax.figure
-
-
-def plot_run_losses(runs: Seed000Runs):
-    """Training loss per logged step of the full, curated and curated + init + short runs."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    for name, r in (("full (notebook 03)", runs.full), ("curated, from scratch", runs.curated),
-                    ("curated + init + short", runs.short)):
-        if len(r.log):
-            ax.plot(r.log["step"], r.log["loss"], lw=1, label=name)
-    ax.set_xlabel("step")
-    ax.set_ylabel("iBOT-vMF loss")
-    ax.legend(frameon=False, fontsize=8)
-    return fig
 
 
 def plot_cluster_sizes(tree: HierarchicalKMeans, subset: np.ndarray | None = None):

@@ -26,19 +26,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
+
+from icepaper.ssl.knn import knn_classify
 
 DEFAULT_SCHEME = "cpi"
-
-# Seed 000 main table (CPI-21K accuracy, %): kNN, logistic regression.
-PAPER_TABLE = {
-    "random-init ViT": (None, None),
-    "iBOT ImageNet": (78.33, 82.00),
-    "iBOT-vMF full (CPI-3M)": (75.05, 81.00),
-    "iBOT-vMF curated (CPI-H-1M)": (77.67, 83.17),
-    "iBOT-vMF curated + init + short": (81.56, 84.39),
-    "geometric baseline (13 features)": (None, 65.00),
-}
 
 
 # --------------------------------------------------------------------------- splits
@@ -85,43 +76,6 @@ def skip_reason(ds, scheme: str = DEFAULT_SCHEME) -> str | None:
 
 
 # --------------------------------------------------------------------------- kNN
-
-
-def _normalize(x: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.normalize(x.float(), dim=1)
-
-
-def knn_classify(
-    train_emb: np.ndarray,
-    train_y: Sequence,
-    test_emb: np.ndarray,
-    k: int = 20,
-    temperature: float = 0.07,
-    chunk: int = 1024,
-    device: str = "cpu",
-) -> np.ndarray:
-    """Weighted-kNN predicted labels of ``test_emb`` (same label type as ``train_y``).
-
-    Cosine similarity; the ``k`` nearest training rows vote with weight exp(sim / temperature).
-    """
-    train_y = np.asarray(train_y)
-    classes, y = np.unique(train_y, return_inverse=True)
-    if len(train_emb) != len(y):
-        raise ValueError(f"{len(train_emb)} training embeddings but {len(y)} labels")
-    k = min(int(k), len(y))
-    bank = _normalize(torch.as_tensor(np.asarray(train_emb), device=device))
-    yt = torch.as_tensor(y, device=device)
-    out = np.empty(len(test_emb), dtype=np.int64)
-    for a in range(0, len(test_emb), chunk):
-        q = _normalize(torch.as_tensor(np.asarray(test_emb[a:a + chunk]), device=device))
-        sim, idx = (q @ bank.T).topk(k, dim=1)
-        votes = torch.zeros(len(q), len(classes), device=device)
-        votes.scatter_add_(1, yt[idx], (sim / temperature).exp())
-        out[a:a + chunk] = votes.argmax(1).cpu().numpy()
-    return classes[out]
-
-
-# --------------------------------------------------------------------------- logistic regression
 
 
 @dataclass
@@ -282,15 +236,15 @@ def geometric_baseline(
 
 def probe_table(
     results: Mapping[str, ProbeResult | None],
-    paper: Mapping[str, tuple[float | None, float | None]] | None = None,
+    paper: Mapping[str, tuple[float | None, float | None]],
     why: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Table with our kNN / logistic-regression accuracy (%) beside the paper's, one row per model.
+    """Table with our kNN / logistic-regression accuracy (%) beside the paper's (``paper``: row ->
+    (kNN %, logreg %), e.g. ``papers.ko2025.PAPER_TABLE``), one row per model.
 
     A ``None`` result is a row that could not run here; its note is ``why[row]`` (default: the
     ImageNet weights are not available offline).
     """
-    paper = PAPER_TABLE if paper is None else paper
     rows = []
     for name, r in results.items():
         pk, pl = paper.get(name, (None, None))
@@ -318,74 +272,6 @@ def probe_rows(ds, scheme: str = DEFAULT_SCHEME, caps: Mapping[str, int | None] 
         if cap is not None and len(sp[split]) > int(cap):
             sp[split] = np.sort(rng.choice(sp[split], int(cap), replace=False))
     return sp
-
-
-def scale_line(cfg, ds, splits: Mapping[str, np.ndarray], scheme: str = DEFAULT_SCHEME) -> str:
-    """One sentence saying at what scale our probe table was run, beside the paper's."""
-    s = cfg.profile.pretrain
-    epochs = int(s["steps"]) * int(s["batch_size"]) / max(len(ds), 1)
-    src = "the synthetic CPI-like dataset" if getattr(cfg, "uses_default_data", True) else f"dataset {ds.name!r}"
-    return (f"Ours: {src}, {len(ds)} images at {ds.size} px; ViT depth {s['vit_depth']}, width "
-            f"{s['vit_embed_dim']}, patch {s['vit_patch']} at {s['vit_img_size']} px; the full run "
-            f"{s['steps']} steps of {s['batch_size']} images ({epochs:.2g} epochs); probes fit on "
-            f"{len(splits['train'])} labelled train images (C chosen on {len(splits['val'])} val) and "
-            f"tested on {len(splits['test'])} held-out images in the {scheme!r} scheme. "
-            f"Paper: ViT-S/16 at 224 px, 100 epochs on 3.2 M CPI images, tested on CPI-21K "
-            f"(21,000 labelled images).")
-
-
-def backbone_file(cfg, which: str):
-    """Exported backbone (.safetensors) of a reference row, cached: ``"random"`` (random-init ViT
-    of the profile, seeded) or ``"imagenet"`` (ImageNet weights from a local file; None without one)."""
-    from pathlib import Path
-
-    from icepaper.core.cache import cached_dir
-
-    from .backbones import create_backbone, export_backbone
-    from .embed import file_hash
-
-    if which not in ("random", "imagenet"):
-        raise ValueError(f"which must be 'random' or 'imagenet', got {which!r}")
-    key: dict[str, Any] = {"which": which, "pretrain": dict(cfg.profile.pretrain), "seed": int(cfg.seed)}
-    if which == "imagenet":
-        from .curation import imagenet_weights
-
-        w = imagenet_weights(cfg)
-        if w is None:
-            return None
-        key["weights"] = file_hash(w)
-
-    def build(tmp: Path) -> None:
-        torch.manual_seed(int(cfg.seed))
-        model = create_backbone(cfg, "vit", "scratch" if which == "random" else "imagenet")
-        export_backbone(model, tmp / "backbone.safetensors")
-
-    return cached_dir("backbone-reference", key, build) / "backbone.safetensors"
-
-
-def seed000_backbones(cfg, ds, runs=None) -> tuple[dict[str, Any], dict[str, str], str]:
-    """(backbone file or None of every row of seed 000's main table, {row: why it has none},
-    the short run's initialisation note or "").
-
-    The runs are trained/cached on demand (``runs``: ``curation.seed000_runs(cfg, ds)`` when
-    already at hand). When the curated subset is smaller than one pretraining batch
-    (``curation.retraining_unavailable``) the two curated rows have no network, and say why.
-    """
-    from .curation import latent_curation, retraining_unavailable, seed000_runs
-
-    why: dict[str, str] = {}
-    files: dict[str, Any] = {RANDOM: backbone_file(cfg, "random"), IMAGENET: backbone_file(cfg, "imagenet")}
-    if files[IMAGENET] is None:
-        why[IMAGENET] = "not available offline (no ImageNet weights file)"
-    if runs is None:
-        full, _, cur = latent_curation(cfg, ds)
-        small = retraining_unavailable(cfg, cur.n)
-        if small:
-            why.update({CURATED: small, SHORT: small})
-            return {**files, FULL: full.backbone, CURATED: None, SHORT: None}, why, ""
-        runs = seed000_runs(cfg, ds)
-    return ({**files, FULL: runs.full.backbone, CURATED: runs.curated.backbone, SHORT: runs.short.backbone},
-            why, runs.init_note)
 
 
 def evaluate_backbones(cfg, ds, files: Mapping[str, Any], scheme: str = DEFAULT_SCHEME
@@ -418,61 +304,6 @@ def evaluate_backbones(cfg, ds, files: Mapping[str, Any], scheme: str = DEFAULT_
 
 
 # --------------------------------------------------------------------------- seed 000 tables and figures
-
-FULL, CURATED, SHORT = "iBOT-vMF full (CPI-3M)", "iBOT-vMF curated (CPI-H-1M)", "iBOT-vMF curated + init + short"
-GEO, IMAGENET, RANDOM = "geometric baseline (13 features)", "iBOT ImageNet", "random-init ViT"
-
-ABLATION = [  # (paper configuration, our row, paper logistic-regression accuracy %)
-    ("Geometric feature baseline", GEO, 65.00),
-    ("ImageNet SSL directly applied", IMAGENET, 82.00),
-    ("From-scratch training on CPI-3M", FULL, 81.00),
-    ("Training on curated CPI-H-1M", CURATED, 83.17),
-    ("Curation + initialization + short training", SHORT, 84.39),
-]
-
-
-def ablation_table(results: Mapping[str, ProbeResult | None]) -> pd.DataFrame:
-    """Seed 000's ablation (logistic-regression accuracy %): the paper's value beside ours."""
-    rows = []
-    for config, ours, paper in ABLATION:
-        r = results.get(ours)
-        rows.append({"configuration": config, "our row": ours, "paper %": paper,
-                     "ours %": np.nan if r is None else round(r.logreg, 2)})
-    return pd.DataFrame(rows).set_index("configuration")
-
-
-def orderings(results: Mapping[str, ProbeResult | None]) -> pd.DataFrame:
-    """The paper's orderings checked on our numbers (logistic regression and kNN accuracy %).
-
-    1. SSL embeddings far above the geometric baseline (paper: 81-84 % vs 65 %);
-    2. curated at least as good as the full imbalanced set (83.17 vs 81.00; kNN 77.67 vs 75.05);
-    3. curated + init + short the best iBOT-vMF run (84.39; kNN 81.56).
-    """
-    def get(name, probe):
-        r = results.get(name)
-        return np.nan if r is None else getattr(r, probe)
-
-    def holds(a, b, strict=False):  # None: a row is missing, so the ordering cannot be checked
-        if not (np.isfinite(a) and np.isfinite(b)):
-            return None
-        return bool(a > b) if strict else bool(a >= b)
-
-    checks = []
-    for probe, label in (("logreg", "logistic regression"), ("knn", "kNN")):
-        if probe == "logreg":
-            ssl = max(get(n, probe) for n in (FULL, CURATED, SHORT))
-            geo = get(GEO, probe)
-            checks.append({"claim": "SSL above the geometric baseline (logistic regression)",
-                           "paper": "84.39 vs 65.00", "ours": f"{ssl:.2f} vs {geo:.2f}",
-                           "margin (points)": round(ssl - geo, 2), "holds": holds(ssl, geo, strict=True)})
-        f, c, s = get(FULL, probe), get(CURATED, probe), get(SHORT, probe)
-        pf, pc, ps = (PAPER_TABLE[n][0 if probe == "knn" else 1] for n in (FULL, CURATED, SHORT))
-        checks.append({"claim": f"curated >= full ({label})", "paper": f"{pc:.2f} vs {pf:.2f}",
-                       "ours": f"{c:.2f} vs {f:.2f}", "margin (points)": round(c - f, 2), "holds": holds(c, f)})
-        checks.append({"claim": f"curated + init + short best of the three ({label})",
-                       "paper": f"{ps:.2f} vs {max(pf, pc):.2f}", "ours": f"{s:.2f} vs {max(f, c):.2f}",
-                       "margin (points)": round(s - max(f, c), 2), "holds": holds(s, max(f, c))})
-    return pd.DataFrame(checks).set_index("claim")
 
 
 def plot_pca(emb: np.ndarray, labels, ax=None, max_classes: int = 10, seed: int = 0):

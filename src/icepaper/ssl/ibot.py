@@ -1,7 +1,7 @@
 """iBOT and iBOT-vMF on a timm ViT (seed 000's pretraining), built from lightly's pieces.
 
 - Backbones: lightly ``MaskedVisionTransformerTIMM`` around the timm ViT of
-  :func:`icepaper.representations.backbones.create_backbone` (one grey channel); the student has linear
+  :func:`icepaper.ssl.backbones.create_backbone` (one grey channel); the student has linear
   stochastic depth (``drop_path``), the teacher is its EMA (momentum cosine 0.996 -> 1,
   lightly ``update_momentum`` / ``cosine_schedule``).
 - Head: lightly ``DINOProjectionHead`` (3-layer GELU MLP, L2-normalised bottleneck,
@@ -33,8 +33,7 @@ from lightly.models.utils import update_drop_path_rate, update_momentum
 from lightly.utils.scheduler import cosine_schedule, cosine_warmup_schedule, linear_warmup_schedule
 from torch import Tensor, nn
 
-from icepaper.representations.backbones import create_backbone
-
+from .backbones import create_backbone
 from .base import SSLMethod, decay_groups, hparam
 from .vmf import VMFDINOLoss, VMFPatchLoss
 

@@ -29,8 +29,7 @@ from lightly.utils.lars import LARS
 from lightly.utils.scheduler import cosine_schedule, cosine_warmup_schedule
 from torch import Tensor, nn
 
-from icepaper.representations.backbones import create_backbone, embed_dim
-
+from .backbones import create_backbone, embed_dim
 from .base import SSLMethod, decay_groups, hparam
 
 

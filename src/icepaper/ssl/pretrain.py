@@ -33,9 +33,9 @@ from torch import nn
 from icepaper.core import paths
 from icepaper.core.atomic import atomic_write_json
 from icepaper.core.cache import cache_path, cached_dir
-from icepaper.representations.backbones import create_backbone, export_backbone, load_backbone
 
 from . import ddp
+from .backbones import create_backbone, export_backbone, load_backbone
 from .base import SSLMethod
 from .data import MultiCropDataset
 from .trainer import CHECKPOINT, LOG, TrainSpec, load_checkpoint, train
@@ -150,7 +150,7 @@ def _init_key(init: str | Path) -> str:
         if init == "imagenet":
             import os
 
-            from icepaper.representations.backbones import ENV_WEIGHTS
+            from .backbones import ENV_WEIGHTS
 
             return f"imagenet:{os.environ.get(ENV_WEIGHTS, '')}"
         return init
@@ -357,8 +357,8 @@ def knn_hits(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_image
         arch_vit = "vit" in (getattr(backbone, "icepaper_timm", {}) or {}).get("model_name", "vit")
         size = backbone_input_size(backbone, int(s.get("vit_img_size" if arch_vit else "resnet_img_size", 224)))
     bs = int(dict(getattr(cfg.profile, "embed", {}) or {}).get("batch_size", 128))
-    from icepaper.representations.embed import embed_array
-    from icepaper.representations.probes import knn_classify
+    from .embedding import embed_array
+    from .knn import knn_classify
 
     e_tr = embed_array(backbone, ds, tr, size=size, batch_size=bs, device=cfg.device)
     e_te = embed_array(backbone, ds, te, size=size, batch_size=bs, device=cfg.device)

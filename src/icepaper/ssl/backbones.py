@@ -240,7 +240,7 @@ def export_backbone(model: nn.Module, path: str | Path) -> Path:
 
     meta = getattr(model, "icepaper_timm", None)
     if meta is None:
-        raise ValueError("model was not built by icepaper.representations.backbones (no icepaper_timm recipe)")
+        raise ValueError("model was not built by icepaper.ssl.backbones (no icepaper_timm recipe)")
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
@@ -273,3 +273,9 @@ def load_backbone(path: str | Path, device: str = "cpu", drop_path: float = 0.0)
     model = timm.create_model(meta["model_name"], pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
     _tag(model, meta["model_name"], kwargs)
     return model.to(device).eval()
+
+
+def imagenet_weights(cfg, weights: str | Path | None = None) -> Path | None:
+    """Local ImageNet weights file for the profile's ViT (argument, else ``$ICEPAPER_IMAGENET_WEIGHTS``),
+    or None when none is given."""
+    return imagenet_weights_file(arch_name(cfg, "vit"), weights)

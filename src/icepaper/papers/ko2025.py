@@ -1,0 +1,382 @@
+"""Ko et al. 2025 (seeds 000/001): the paper's published numbers and claims, and the runs that
+combine the chapters the way the paper does.
+
+Numbers: ``PAPER_TABLE`` (CPI-21K kNN / logistic-regression accuracy, %), ``ABLATION``,
+``PAPER_TRENDS`` (signs of d kappa / dx), ``PAPER_COMPUTE`` (compute of the curated runs
+relative to the full run), ``PAPER_SCALE``.
+Orchestration: ``seed000_runs`` (notebooks 04, 05: full run -> latent curation -> curated
+from scratch -> curated + init + short), ``seed000_backbones`` (notebook 05's rows).
+Claims: ``ablation_table``, ``orderings`` (notebook 05), ``verdicts``, ``trend_verdict``,
+``compare_trends``, ``sensitivity_verdict``, ``similarity_verdict``, ``entropy_verdict``
+(notebook 07): every sentence is computed from our numbers, so it stays true for any profile
+or dataset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from icepaper.representations.curation import Curation, curate
+from icepaper.representations.embed import embeddings_for, file_hash
+from icepaper.representations.probes import DEFAULT_SCHEME, ProbeResult
+from icepaper.representations.reference import reference_backbone
+from icepaper.ssl.backbones import ENV_WEIGHTS, imagenet_weights
+from icepaper.ssl.pretrain import pretrained
+
+if TYPE_CHECKING:
+    from icepaper.diversity.trends import DiversityReport
+
+# ----------------------------------------------------------------------------- published numbers
+
+# Seed 000 main table (CPI-21K accuracy, %): kNN, logistic regression.
+PAPER_TABLE = {
+    "random-init ViT": (None, None),
+    "iBOT ImageNet": (78.33, 82.00),
+    "iBOT-vMF full (CPI-3M)": (75.05, 81.00),
+    "iBOT-vMF curated (CPI-H-1M)": (77.67, 83.17),
+    "iBOT-vMF curated + init + short": (81.56, 84.39),
+    "geometric baseline (13 features)": (None, 65.00),
+}
+
+FULL, CURATED, SHORT = "iBOT-vMF full (CPI-3M)", "iBOT-vMF curated (CPI-H-1M)", "iBOT-vMF curated + init + short"
+
+
+GEO, IMAGENET, RANDOM = "geometric baseline (13 features)", "iBOT ImageNet", "random-init ViT"
+
+
+ABLATION = [  # (paper configuration, our row, paper logistic-regression accuracy %)
+    ("Geometric feature baseline", GEO, 65.00),
+    ("ImageNet SSL directly applied", IMAGENET, 82.00),
+    ("From-scratch training on CPI-3M", FULL, 81.00),
+    ("Training on curated CPI-H-1M", CURATED, 83.17),
+    ("Curation + initialization + short training", SHORT, 84.39),
+]
+
+#: The paper's trends: the sign of d kappa / d x it reports, and the finding in words.
+PAPER_TRENDS = {
+    "temperature": (-1, "diversity rises with temperature, i.e. kappa falls as it gets warmer"),
+    "size": (+1, "larger particles are less diverse, i.e. kappa rises with size"),
+}
+
+#: Compute of each seed-000 run relative to the from-scratch run on all images (Sect. 4: the
+#: curated set is 1/3 of CPI-3M for the same epochs; curated + init + short about 1/30).
+PAPER_COMPUTE = {"full": 1.0, "curated": 1 / 3, "curated+init+short": 1 / 30}
+
+#: The scale the paper ran at (for the sentences that put our scale beside it).
+PAPER_SCALE = "ViT-S/16 at 224 px, 100 epochs on 3.2 M CPI images, tested on CPI-21K (21,000 labelled images)"
+
+
+# ----------------------------------------------------------------------------- seed 000 runs
+
+IMAGENET_ENV = ENV_WEIGHTS  # path of a local ImageNet iBOT ViT-S/16 checkpoint
+
+
+def curated_steps(cfg, n_curated: int, n_full: int) -> int:
+    """Steps of the from-scratch run on the curated subset: the full run's number of epochs
+    (seed 000 trains CPI-3M and CPI-H-1M for 100 epochs each), at least 1."""
+    return max(1, int(round(int(cfg.profile.pretrain["steps"]) * n_curated / max(n_full, 1))))
+
+
+@dataclass
+class Seed000Runs:
+    """The seed-000 runs: full (notebook 03), curated from scratch, curated + init + short."""
+
+    full: Any
+    curation: Curation
+    curated: Any
+    short: Any
+    init: str  # "imagenet" or the path of the notebook-03 backbone
+    init_note: str
+    embeddings: np.ndarray  # full-run embeddings of every image (curation's latent space)
+
+    @property
+    def init_is_imagenet(self) -> bool:
+        return self.init == "imagenet"
+
+    def compute(self) -> pd.DataFrame:
+        """Steps, images seen and compute relative to the full from-scratch run (flops proxy ratio).
+
+        ``cumulative`` adds the initialisation's own training when it is the notebook-03
+        network (ImageNet pretraining is not counted, as in the paper)."""
+        rows = []
+        for name, r in (("full", self.full), ("curated", self.curated), ("curated+init+short", self.short)):
+            rel = r.relative_compute(self.full)
+            cum = rel + (1.0 if name == "curated+init+short" and not self.init_is_imagenet else 0.0)
+            rows.append({"run": name, "images": len(self.curation.pool if name == "full" else self.curation.indices),
+                         "steps": r.steps, "images_seen": r.images_seen, "seconds": round(r.seconds, 1),
+                         "compute_vs_full": round(rel, 4), "cumulative_vs_full": round(cum, 4)})
+        return pd.DataFrame(rows).set_index("run")
+
+
+def latent_curation(cfg, ds):
+    """Steps 1-2 of seed 000 (cached): the notebook-03 iBOT-vMF run on every image
+    (``pretrained(cfg, ds, "ibot_vmf")``), its (len(ds), D) float16 embeddings of every
+    image and the curation in that latent space. Returns (run, embeddings, curation)."""
+
+    full = pretrained(cfg, ds, "ibot_vmf")
+    emb = embeddings_for(cfg, ds, full.backbone)
+    return full, emb, curate(cfg, ds, emb, embed_key=file_hash(full.backbone))
+
+
+def retraining_unavailable(cfg, n_curated: int) -> str:
+    """Why the runs on the curated subset cannot train ("" when they can): the subset holds
+    fewer images than one training batch (``pretrain.batch_size``)."""
+    batch = int(cfg.profile.pretrain["batch_size"])
+    if n_curated < batch:
+        return f"{n_curated} curated images, fewer than one training batch of {batch}"
+    return ""
+
+
+def seed000_runs(cfg, ds) -> Seed000Runs:
+    """Seed 000's pretraining recipe at profile scale (every step cached; notebooks 04 and 05).
+
+    1. iBOT-vMF from scratch on every image (the notebook-03 run, ``pretrained(cfg, ds, "ibot_vmf")``);
+    2. its embeddings of every image, hierarchical k-means and balanced sampling to
+       ``curation.sample_frac`` of the images (CPI-3M -> CPI-H-1M);
+    3. iBOT-vMF from scratch on the curated subset for the same number of epochs;
+    4. iBOT-vMF on the curated subset from an initialisation for ``pretrain.short_steps``
+       steps: ImageNet weights when a local file is given (``$ICEPAPER_IMAGENET_WEIGHTS``,
+       which ``icepaper.representations.backbones`` reads), else the network of step 1.
+    """
+    full, emb, cur = latent_curation(cfg, ds)
+    curated = pretrained(cfg, ds, "ibot_vmf", indices=cur.indices,
+                         steps=curated_steps(cfg, cur.n, len(ds)), tag="curated")
+    w = imagenet_weights(cfg)
+    if w is not None:
+        init, note = "imagenet", f"ImageNet weights from the local file {w.name}"
+    else:
+        init = str(full.backbone)
+        note = (f"no ImageNet weights file was given (set {IMAGENET_ENV}), so the short run starts "
+                "from the notebook-03 network (iBOT-vMF trained from scratch on all images) instead "
+                "of ImageNet iBOT: it tests 'curate + continue briefly', and its cumulative compute "
+                "includes that network's training")
+    short = pretrained(cfg, ds, "ibot_vmf", indices=cur.indices, init=init,
+                       steps=int(cfg.profile.pretrain["short_steps"]), tag="curated+init+short")
+    return Seed000Runs(full, cur, curated, short, init, note, emb)
+
+
+def scale_line(cfg, ds, splits: Mapping[str, np.ndarray], scheme: str = DEFAULT_SCHEME) -> str:
+    """One sentence saying at what scale our probe table was run, beside the paper's."""
+    s = cfg.profile.pretrain
+    epochs = int(s["steps"]) * int(s["batch_size"]) / max(len(ds), 1)
+    src = "the synthetic CPI-like dataset" if getattr(cfg, "uses_default_data", True) else f"dataset {ds.name!r}"
+    return (f"Ours: {src}, {len(ds)} images at {ds.size} px; ViT depth {s['vit_depth']}, width "
+            f"{s['vit_embed_dim']}, patch {s['vit_patch']} at {s['vit_img_size']} px; the full run "
+            f"{s['steps']} steps of {s['batch_size']} images ({epochs:.2g} epochs); probes fit on "
+            f"{len(splits['train'])} labelled train images (C chosen on {len(splits['val'])} val) and "
+            f"tested on {len(splits['test'])} held-out images in the {scheme!r} scheme. "
+            f"Paper: {PAPER_SCALE}.")
+
+
+def seed000_backbones(cfg, ds, runs=None) -> tuple[dict[str, Any], dict[str, str], str]:
+    """(backbone file or None of every row of seed 000's main table, {row: why it has none},
+    the short run's initialisation note or "").
+
+    The runs are trained/cached on demand (``runs``: ``seed000_runs(cfg, ds)`` when
+    already at hand). When the curated subset is smaller than one pretraining batch
+    (``retraining_unavailable``) the two curated rows have no network, and say why.
+    """
+    why: dict[str, str] = {}
+    files: dict[str, Any] = {RANDOM: reference_backbone(cfg, "random"), IMAGENET: reference_backbone(cfg, "imagenet")}
+    if files[IMAGENET] is None:
+        why[IMAGENET] = "not available offline (no ImageNet weights file)"
+    if runs is None:
+        full, _, cur = latent_curation(cfg, ds)
+        small = retraining_unavailable(cfg, cur.n)
+        if small:
+            why.update({CURATED: small, SHORT: small})
+            return {**files, FULL: full.backbone, CURATED: None, SHORT: None}, why, ""
+        runs = seed000_runs(cfg, ds)
+    return ({**files, FULL: runs.full.backbone, CURATED: runs.curated.backbone, SHORT: runs.short.backbone},
+            why, runs.init_note)
+
+
+def plot_run_losses(runs: Seed000Runs):
+    """Training loss per logged step of the full, curated and curated + init + short runs."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for name, r in (("full (notebook 03)", runs.full), ("curated, from scratch", runs.curated),
+                    ("curated + init + short", runs.short)):
+        if len(r.log):
+            ax.plot(r.log["step"], r.log["loss"], lw=1, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("iBOT-vMF loss")
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+# ----------------------------------------------------------------------------- claims (notebook 05)
+
+
+def ablation_table(results: Mapping[str, ProbeResult | None]) -> pd.DataFrame:
+    """Seed 000's ablation (logistic-regression accuracy %): the paper's value beside ours."""
+    rows = []
+    for config, ours, paper in ABLATION:
+        r = results.get(ours)
+        rows.append({"configuration": config, "our row": ours, "paper %": paper,
+                     "ours %": np.nan if r is None else round(r.logreg, 2)})
+    return pd.DataFrame(rows).set_index("configuration")
+
+
+def orderings(results: Mapping[str, ProbeResult | None]) -> pd.DataFrame:
+    """The paper's orderings checked on our numbers (logistic regression and kNN accuracy %).
+
+    1. SSL embeddings far above the geometric baseline (paper: 81-84 % vs 65 %);
+    2. curated at least as good as the full imbalanced set (83.17 vs 81.00; kNN 77.67 vs 75.05);
+    3. curated + init + short the best iBOT-vMF run (84.39; kNN 81.56).
+    """
+    def get(name, probe):
+        r = results.get(name)
+        return np.nan if r is None else getattr(r, probe)
+
+    def holds(a, b, strict=False):  # None: a row is missing, so the ordering cannot be checked
+        if not (np.isfinite(a) and np.isfinite(b)):
+            return None
+        return bool(a > b) if strict else bool(a >= b)
+
+    checks = []
+    for probe, label in (("logreg", "logistic regression"), ("knn", "kNN")):
+        if probe == "logreg":
+            ssl = max(get(n, probe) for n in (FULL, CURATED, SHORT))
+            geo = get(GEO, probe)
+            checks.append({"claim": "SSL above the geometric baseline (logistic regression)",
+                           "paper": "84.39 vs 65.00", "ours": f"{ssl:.2f} vs {geo:.2f}",
+                           "margin (points)": round(ssl - geo, 2), "holds": holds(ssl, geo, strict=True)})
+        f, c, s = get(FULL, probe), get(CURATED, probe), get(SHORT, probe)
+        pf, pc, ps = (PAPER_TABLE[n][0 if probe == "knn" else 1] for n in (FULL, CURATED, SHORT))
+        checks.append({"claim": f"curated >= full ({label})", "paper": f"{pc:.2f} vs {pf:.2f}",
+                       "ours": f"{c:.2f} vs {f:.2f}", "margin (points)": round(c - f, 2), "holds": holds(c, f)})
+        checks.append({"claim": f"curated + init + short best of the three ({label})",
+                       "paper": f"{ps:.2f} vs {max(pf, pc):.2f}", "ours": f"{s:.2f} vs {max(f, c):.2f}",
+                       "margin (points)": round(s - max(f, c), 2), "holds": holds(s, max(f, c))})
+    return pd.DataFrame(checks).set_index("claim")
+
+
+# ----------------------------------------------------------------------------- claims (notebook 07)
+
+
+def verdicts(rep: DiversityReport) -> list[str]:
+    """One sentence per factor present (temperature, size, campaign): paper's finding vs ours."""
+    return [trend_verdict(f, rep) for f in ("temperature", "size", "campaign") if f in rep.by]
+
+
+def trend_verdict(factor: str, rep: DiversityReport) -> str:
+    """One sentence: the paper's finding, our slope with its interval, and whether they agree."""
+    if factor == "campaign":
+        t = rep.table("campaign").dropna(subset=["kappa"])
+        if len(t) < 2:
+            return "Campaigns: fewer than two campaigns with enough particles; no comparison."
+        hi, lo = t.loc[t["kappa"].idxmax()], t.loc[t["kappa"].idxmin()]
+        separated = hi["ci_low"] > lo["ci_high"]
+        return (f"Campaigns (paper: diversity differs between campaigns): kappa ranges from "
+                f"{lo['kappa']:.1f} ({lo['group']}) to {hi['kappa']:.1f} ({hi['group']}); the "
+                f"intervals of the extremes {'do not overlap, so ours agrees' if separated else 'overlap, so we cannot confirm it at this scale'}.")
+    s = rep.slopes[factor]
+    want, text = PAPER_TRENDS[factor]
+    if not math.isfinite(s.slope):
+        return f"{factor.capitalize()}: too few bins with enough particles for a slope."
+    agree = {want: "agrees with the paper", -want: "contradicts the paper",
+             0: "is not resolved (the interval contains 0)"}[s.sign]
+    return (f"{factor.capitalize()} (paper: {text}): slope {s.slope:+.3g} kappa per {s.units}, "
+            f"{int(round(100 * rep.by[factor].ci))} % interval [{s.ci_low:+.3g}, {s.ci_high:+.3g}]: ours {agree}.")
+
+
+def compare_trends(reports: dict[str, DiversityReport]) -> pd.DataFrame:
+    """One row per network: temperature and size slopes with intervals and the verdicts' signs."""
+    rows = []
+    for name, rep in reports.items():
+        row: dict[str, Any] = {"network": name}
+        for f in ("temperature", "size"):
+            if f in rep.slopes:
+                sl = rep.slopes[f]
+                want = PAPER_TRENDS[f][0]
+                row[f"{f}_slope"] = sl.slope
+                row[f"{f}_ci"] = f"[{sl.ci_low:+.3g}, {sl.ci_high:+.3g}]"
+                row[f"{f}_agrees"] = {want: "yes", -want: "opposite", 0: "unresolved"}[sl.sign]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("network")
+
+
+def sensitivity_verdict(reports: dict[str, DiversityReport]) -> str:
+    """Sentence per trend: does each network reproduce it (from the slope intervals)? With two
+    networks, also says when their kappas are nearly identical (the comparison then says little)."""
+    word = {1: "kappa rises", -1: "kappa falls", 0: "no resolved trend"}
+    out = []
+    for f in ("temperature", "size"):
+        have = {k: r.slopes[f] for k, r in reports.items() if f in r.slopes and math.isfinite(r.slopes[f].slope)}
+        if not have:
+            continue
+        want = PAPER_TRENDS[f][0]
+        parts = [f"{k}: {word[s.sign]} with {f}" for k, s in have.items()]
+        signs = {s.sign for s in have.values()}
+        if len(signs) > 1:
+            tail = "the networks differ, so the trend depends on what the network learned"
+        elif signs == {want}:
+            tail = ("every network shows the paper's direction, so it is carried at least partly by image "
+                    "statistics that even an untrained network sees")
+        elif signs == {0}:
+            tail = "no network resolves a trend at this scale"
+        else:
+            tail = "every network shows the opposite of the paper's direction"
+        out.append(f"{f.capitalize()} ({'; '.join(parts)}): {tail}.")
+    if not out:
+        return "No temperature or size metadata: nothing to compare."
+    if len(reports) == 2:
+        a, b = reports.values()
+        diffs = [np.abs(a.by[f].table["kappa"] / b.by[f].table["kappa"] - 1.0).to_numpy(dtype=float)
+                 for f in a.by if f in b.by and len(a.by[f].table) == len(b.by[f].table)]
+        d = float(np.nanmedian(np.concatenate(diffs))) if diffs else math.nan
+        if d < 0.02:
+            out.append(f"The two networks' kappas differ by a median {d:.2%} per group: at this training length the "
+                       "SSL network has barely moved from its random initialisation, so this comparison cannot "
+                       "separate learned from untrained features.")
+    return " ".join(out)
+
+
+def similarity_verdict(sim: pd.DataFrame) -> str:
+    """Sentence: mean within- vs between-class cosine similarity, how many classes are more
+    similar inside than to any other class, and whether that matches seed 000's separated clusters."""
+    a = sim.to_numpy()
+    k = len(a)
+    off = ~np.eye(k, dtype=bool)
+    within, between = float(np.mean(np.diag(a))), float(np.mean(a[off]))
+    i, j = np.unravel_index(np.argmax(np.where(off, a, -np.inf)), a.shape)
+    separated = int(sum(a[c, c] > np.max(a[c, off[c]]) for c in range(k)))
+    verdict = ("ours agrees" if separated == k else "ours agrees only in part" if 2 * separated >= k
+               else "ours does not reproduce it")
+    return (f"Mean cosine similarity within a class {within:.3f} vs between classes {between:.3f}; "
+            f"{separated} of {k} classes are more similar inside than to any other class "
+            f"(seed 000 saw habits as separated clusters: {verdict}). The closest pair of classes is "
+            f"{sim.index[i]} / {sim.columns[j]} ({a[i, j]:.3f}).")
+
+
+def entropy_verdict(rep: DiversityReport, factor: str = "temperature") -> str:
+    """Sentences comparing label entropy with kappa across bins and showing kappa inside classes."""
+    from scipy.stats import spearmanr
+
+    out = []
+    if factor in rep.by and "entropy" in rep.by[factor].table.columns:
+        t = rep.table(factor).dropna(subset=["kappa", "entropy"])
+        if len(t) >= 3:
+            r = float(spearmanr(t["entropy"], t["kappa"]).statistic)
+            agree = ("the two measures agree: more label diversity goes with lower kappa" if r <= -0.5 else
+                     "the two measures disagree: kappa rises where the label entropy rises" if r >= 0.5 else
+                     "the two measures are only weakly related here")
+            out.append(f"Across {len(t)} {factor} bins the Spearman correlation of label entropy and kappa is "
+                       f"{r:+.2f}: {agree}.")
+    if "class" in rep.by:
+        t = rep.by["class"].table.dropna(subset=["kappa"])
+        if len(t) >= 2:
+            lo, hi = t.loc[t["kappa"].idxmin()], t.loc[t["kappa"].idxmax()]
+            out.append(f"Inside single classes the label entropy is 0 by definition, yet kappa ranges from "
+                       f"{lo['kappa']:.3g} ({lo['group']}, the most varied class) to {hi['kappa']:.3g} "
+                       f"({hi['group']}), a factor of {hi['kappa'] / max(lo['kappa'], 1e-12):.1f}: "
+                       f"the within-class diversity kappa adds to a label count.")
+    return " ".join(out) if out else "No habit labels: the entropy comparison needs labels."

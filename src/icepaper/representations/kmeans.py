@@ -1,0 +1,227 @@
+"""Hierarchical k-means (Vo et al. 2024, science.md section 6) with faiss: the clustering step
+of latent-space curation.
+
+``hierarchical_kmeans(x, k=[k1, k2, ...])``
+    Level 1 clusters the embeddings (faiss k-means, k-means++ seeding or its AFK-MC^2
+    approximation for large k), then runs
+    ``r`` resampling steps: take the ``s`` points of every cluster closest to its centroid,
+    re-run k-means on their union (initialised from the current centroids) and reassign all
+    points to the new centroids. Level t > 1 clusters the centroids of level t - 1 the same
+    way. Assignments are done in chunks with a faiss flat index (nearest centroid only), so
+    no N x k distance matrix is ever held in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from icepaper.core.progress import tqdm
+
+_INIT = {
+    "kmeans++": faiss.ClusteringInitMethod_KMEANS_PLUS_PLUS,
+    "afkmc2": faiss.ClusteringInitMethod_AFK_MC2,
+    "random": faiss.ClusteringInitMethod_RANDOM,
+}
+
+
+# --------------------------------------------------------------------------- k-means building blocks
+
+
+def as_float32(x: np.ndarray, normalize: bool = True, chunk: int = 65536) -> np.ndarray:
+    """(N, D) float32 C-contiguous copy of ``x`` (any float dtype, memmaps too), rows L2-normalised
+    when ``normalize`` (converted chunk by chunk; zero rows stay zero)."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D (N, D) embedding array, got shape {x.shape}")
+    if x.dtype == np.float32 and not normalize and x.flags.c_contiguous:
+        return x
+    out = np.empty(x.shape, dtype=np.float32)
+    for a in range(0, len(x), chunk):
+        b = np.asarray(x[a:a + chunk], dtype=np.float32)
+        if normalize:
+            b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+        out[a:a + chunk] = b
+    return out
+
+
+def assign(x: np.ndarray, centroids: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid (squared L2) of every row of ``x``: (labels int64 (N,), sq. distances float32 (N,)).
+
+    Searched ``chunk`` rows at a time with a faiss flat index, so memory stays O(chunk x k).
+    """
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    index = faiss.IndexFlatL2(centroids.shape[1])
+    index.add(centroids)
+    labels = np.empty(len(x), dtype=np.int64)
+    dist = np.empty(len(x), dtype=np.float32)
+    for a in range(0, len(x), chunk):
+        d, i = index.search(np.ascontiguousarray(x[a:a + chunk], dtype=np.float32), 1)
+        labels[a:a + chunk] = i[:, 0]
+        dist[a:a + chunk] = d[:, 0]
+    return labels, dist
+
+
+def kmeans(
+    x: np.ndarray,
+    k: int,
+    *,
+    niter: int = 10,
+    seed: int = 0,
+    init: str | np.ndarray = "auto",
+    max_points_per_centroid: int = 256,
+) -> np.ndarray:
+    """Centroids (k, D) float32 of faiss k-means on ``x`` (float32 (N, D), N >= k).
+
+    ``init``: "kmeans++" (faiss's exact D^2 seeding, sequential O(n k D)), "afkmc2" (faiss's
+    AFK-MC^2, a Markov-chain approximation of k-means++ seeding, much faster for large k),
+    "auto" (k-means++ when n_train k D <= 1e10, else AFK-MC^2), "random", or a (k, D) array
+    of initial centroids. faiss trains on at most ``max_points_per_centroid * k`` random rows.
+    ``niter`` = 10 follows Vo et al.'s configuration.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if len(x) < k:
+        raise ValueError(f"k-means needs at least k={k} points, got {len(x)}")
+    given = not isinstance(init, str)
+    if not given and init == "auto":
+        n_train = min(len(x), max_points_per_centroid * k)
+        init = "kmeans++" if n_train * k * x.shape[1] <= 1e10 else "afkmc2"
+    if not given and init not in _INIT:
+        raise ValueError(f"unknown k-means init {init!r}; choose one of {list(_INIT) + ['auto']} or pass centroids")
+    km = faiss.Kmeans(
+        x.shape[1], int(k), niter=int(niter), seed=int(seed) % 2**31, verbose=False,
+        max_points_per_centroid=int(max_points_per_centroid), min_points_per_centroid=1,
+        init_method=_INIT["random" if given else init],
+    )
+    km.train(x, init_centroids=np.ascontiguousarray(init, dtype=np.float32) if given else None)
+    return np.asarray(km.centroids, dtype=np.float32)
+
+
+def closest_per_cluster(labels: np.ndarray, dist: np.ndarray, s: int) -> np.ndarray:
+    """Row indices of the (at most) ``s`` rows of every cluster with the smallest ``dist``."""
+    order = np.lexsort((dist, labels))  # by cluster, then by distance
+    lab = labels[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(lab)) + 1]
+    rank = np.arange(len(lab)) - np.repeat(starts, np.diff(np.r_[starts, len(lab)]))
+    return np.sort(order[rank < s])
+
+
+# --------------------------------------------------------------------------- hierarchical k-means
+
+
+@dataclass
+class Level:
+    """One level of the hierarchy: ``centroids`` (k, D); ``labels[i]`` the cluster of item i of the
+    level below (points for level 1, level-(t-1) clusters otherwise); ``dist`` its squared distance."""
+
+    centroids: np.ndarray
+    labels: np.ndarray
+    dist: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return len(self.centroids)
+
+
+@dataclass
+class HierarchicalKMeans:
+    """Result of :func:`hierarchical_kmeans`; ``levels[0]`` is level 1 (closest to the points)."""
+
+    levels: list[Level]
+    n_points: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def point_labels(self, level: int) -> np.ndarray:
+        """Cluster id at ``level`` (1-based) of every point, (N,) int64."""
+        lab = self.levels[0].labels
+        for t in range(1, level):
+            lab = self.levels[t].labels[lab]
+        return lab
+
+    def cluster_sizes(self, level: int) -> np.ndarray:
+        """Number of points in each cluster of ``level`` (1-based), (k_level,) int64."""
+        return np.bincount(self.point_labels(level), minlength=self.levels[level - 1].k)
+
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        arrays = {}
+        for t, lv in enumerate(self.levels, start=1):
+            arrays |= {f"centroids{t}": lv.centroids, f"labels{t}": lv.labels, f"dist{t}": lv.dist}
+        np.savez(folder / "hkmeans.npz", n_points=self.n_points, **arrays)
+
+    @classmethod
+    def load(cls, folder: Path) -> HierarchicalKMeans:
+        z = np.load(Path(folder) / "hkmeans.npz")
+        n_levels = sum(1 for f in z.files if f.startswith("centroids"))
+        levels = [Level(z[f"centroids{t}"], z[f"labels{t}"], z[f"dist{t}"]) for t in range(1, n_levels + 1)]
+        return cls(levels, int(z["n_points"]))
+
+
+def _per_level(v: int | Sequence[int] | None, n_levels: int, name: str) -> list[int | None]:
+    if v is None or isinstance(v, (int, np.integer)):
+        return [None if v is None else int(v)] * n_levels
+    v = list(v)
+    if len(v) != n_levels:
+        raise ValueError(f"{name} has {len(v)} entries but there are {n_levels} levels")
+    return [int(a) for a in v]
+
+
+def hierarchical_kmeans(
+    x: np.ndarray,
+    k: Sequence[int],
+    *,
+    resampling_steps: int | Sequence[int] = 1,
+    samples_per_cluster: int | Sequence[int] | None = None,
+    niter: int = 10,
+    seed: int = 0,
+    normalize: bool = True,
+    init: str = "auto",
+    max_points_per_centroid: int = 256,
+    chunk: int = 65536,
+    progress: bool = True,
+) -> HierarchicalKMeans:
+    """Hierarchical k-means with resampling (Vo et al. 2024) on embeddings ``x`` (N, D).
+
+    ``k``: clusters per level, non-increasing (e.g. [200, 30]). ``resampling_steps`` r and
+    ``samples_per_cluster`` s: one value or one per level; s defaults to a quarter of the
+    mean cluster size (at least 2) [default: Vo et al. tune it per level]. Rows are
+    L2-normalised first when ``normalize`` (k-means on the unit sphere). ``init``,
+    ``niter`` and ``max_points_per_centroid``: see :func:`kmeans`. Reproducible from ``seed``.
+    """
+    k = [int(a) for a in k]
+    if not k or any(a < 1 for a in k) or any(b > a for a, b in zip(k, k[1:])):
+        raise ValueError(f"k must be a non-empty, non-increasing list of positive ints, got {k}")
+    xs = as_float32(x, normalize=normalize, chunk=chunk)
+    if len(xs) < k[0]:
+        raise ValueError(f"{len(xs)} points cannot make {k[0]} clusters")
+    r_list = _per_level(resampling_steps, len(k), "resampling_steps")
+    s_list = _per_level(samples_per_cluster, len(k), "samples_per_cluster")
+    levels: list[Level] = []
+    items = xs
+    steps = sum(1 + r for r in r_list)
+    bar = tqdm(total=steps, desc="hierarchical k-means", disable=not progress)
+    for t, (kt, r, s) in enumerate(zip(k, r_list, s_list)):
+        lseed = seed * 1000 + t
+        s = s or max(2, len(items) // (4 * kt))
+        kw = dict(niter=niter, max_points_per_centroid=max_points_per_centroid)
+        cent = kmeans(items, kt, seed=lseed, init=init, **kw)
+        labels, dist = assign(items, cent, chunk)
+        bar.update(1)
+        for step in range(r):
+            sub = closest_per_cluster(labels, dist, s)
+            if len(sub) >= kt:
+                cent = kmeans(items[sub], kt, seed=lseed + 100 * (step + 1), init=cent, **kw)
+                labels, dist = assign(items, cent, chunk)
+            bar.update(1)
+        levels.append(Level(cent, labels, dist))
+        items = cent
+    bar.close()
+    params = {"k": k, "resampling_steps": r_list, "samples_per_cluster": s_list, "niter": niter,
+              "seed": seed, "normalize": normalize, "init": init,
+              "max_points_per_centroid": max_points_per_centroid}
+    return HierarchicalKMeans(levels, len(xs), params)
