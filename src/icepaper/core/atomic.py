@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import math
 import os
 import re
 import shutil
@@ -309,6 +310,31 @@ def _finite(o: Any) -> Any:
     if isinstance(o, np.ndarray) and o.dtype.kind == "f":
         return _finite(o.tolist())
     return o
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON-ready Python: dict keys as str, tuples as lists, numpy scalars and
+    arrays as Python numbers and lists, paths as str, NaN/inf as None (strict JSON).
+
+    >>> import numpy as np
+    >>> jsonable({1: (np.float32(0.5), float("nan")), "a": np.arange(2)})
+    {'1': [0.5, None], 'a': [0, 1]}
+    """
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def _jsonable(o: Any) -> Any:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .packed import PackedDataset, PackedWriter, is_packed
+from .packed import LABEL_SCHEMES, PackedDataset, PackedWriter, is_packed
 
-__all__ = ["PackedDataset", "PackedWriter", "is_packed", "load_dataset"]
+__all__ = ["LABEL_SCHEMES", "PackedDataset", "PackedWriter", "is_packed", "load_dataset"]
 
 
 def load_dataset(cfg) -> PackedDataset:

@@ -10,7 +10,6 @@ are the two networks the notebook compares.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from icepaper.core.atomic import jsonable
 
 from .kappa import GroupKappa, Slope, kappa_by_group, l2_normalize
 
@@ -275,19 +276,6 @@ def summary_table(rep: DiversityReport) -> pd.DataFrame:
         parts.append(t.reindex(columns=cols))
     out = pd.concat(parts, ignore_index=True)
     return out.dropna(axis=1, how="all")
-
-
-def jsonable(obj: Any) -> Any:
-    """``obj`` with NaN/inf floats replaced by None and numpy scalars by Python ones (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def diversity_backbone(cfg, ds) -> tuple[str, str]:

@@ -9,3 +9,7 @@ paper does.
 
 No notebook types a paper number: it reads it from here.
 """
+
+from . import ko2024, ko2025
+
+__all__ = ["ko2024", "ko2025"]

@@ -1,5 +1,15 @@
-"""Seed 000's representation chapter (notebooks 04, 05, 07): backbones (``backbones``), cached
-embeddings (``embed``), latent-space hierarchical curation (``curation``), kNN and
-logistic-regression probes (``probes``), the 13 geometric features (``features``) and 2-D maps
-of embeddings (``maps``).
+"""Seed 000's representation chapter (notebooks 04, 05, 07): cached embeddings of a dataset by a
+backbone (``embed``), the reference backbones (``reference``), hierarchical k-means
+(``kmeans``) and latent-space curation (``curation``), kNN and logistic-regression probes and
+the geometric baseline (``probes``), the 13 geometric features (``features``) and 2-D maps of
+embeddings (``maps``). Backbones themselves are built in ``icepaper.ssl.backbones``.
+
+Notebooks use ``from icepaper.representations import curation, probes, embeddings_for, pick_scheme``.
 """
+
+from . import curation, probes
+from .embed import embeddings_for
+from .probes import pick_scheme
+from .reference import reference_backbone
+
+__all__ = ["curation", "embeddings_for", "pick_scheme", "probes", "reference_backbone"]

@@ -1,0 +1,13 @@
+"""Self-supervised pretraining (notebook 03): timm backbones (``backbones``), the methods
+(``ibot`` with its vMF variant ``vmf``, ``moco``, ``byol`` on ``base``), multi-crop data
+(``data``), the trainer (``trainer``, ``ddp``), the cached entry point ``pretrain.pretrained``,
+the held-out loss (``heldout``), the kNN check (``knn``, ``embedding``) and the run report
+(``report``).
+
+Notebook 03 uses ``from icepaper.ssl import pretrain, report, heldout_losses``.
+"""
+
+from . import pretrain, report
+from .heldout import heldout_losses
+
+__all__ = ["heldout_losses", "pretrain", "report"]
