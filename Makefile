@@ -40,8 +40,9 @@ nbval: $(STAMP)
 bench: $(STAMP)  ## throughput benchmarks (results in build/bench/)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+lint: $(STAMP)  ## ruff, and the committed notebooks are default-profile outputs (the pre-commit hooks)
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/python tools/check_notebooks.py
 
 clean-build:
 	rm -rf build
