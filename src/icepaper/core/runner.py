@@ -400,16 +400,37 @@ def prepare_notebooks(profile: str, out: Path, data: str = "", seed: int = 0,
 
 
 def normalise_notebook(nb: dict[str, Any]) -> dict[str, Any]:
-    """Drop per-run noise (timestamps, durations) so committed notebooks diff cleanly."""
+    """Drop per-run noise (timestamps, durations) so committed notebooks diff cleanly, and write
+    the ``out`` parameter relative to the checkout (no local absolute path in a committed file)."""
     nb.get("metadata", {}).pop("widgets", None)
     pmeta = nb.get("metadata", {}).get("papermill")
     if pmeta:
         for k in ("start_time", "end_time", "duration", "input_path", "output_path", "exception"):
             pmeta.pop(k, None)
+        out = (pmeta.get("parameters") or {}).get("out")
+        rel = _repo_relative(out) if isinstance(out, str) else None
+        if rel is not None:
+            pmeta["parameters"]["out"] = rel
+            for cell in nb.get("cells", []):
+                if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+                    src = "".join(cell.get("source", ""))
+                    cell["source"] = src.replace(f"out = {json.dumps(out)}", f"out = {json.dumps(rel)}"
+                                                 ).splitlines(keepends=True)
     for cell in nb.get("cells", []):
         cell.get("metadata", {}).pop("papermill", None)
         cell.get("metadata", {}).pop("execution", None)
     return nb
+
+
+def _repo_relative(path: str) -> str | None:
+    """``path`` relative to the checkout root when it lies inside it, else None."""
+    root = paths.repo_root()
+    if root is None or not path:
+        return None
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None
 
 
 def _publish(executed: Path, src: Path, run_figures: Path) -> None:

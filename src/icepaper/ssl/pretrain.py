@@ -78,12 +78,21 @@ class PretrainResult:
         return float(self.flops_proxy / max(reference.flops_proxy, 1.0))
 
     def summary(self) -> dict[str, Any]:
-        """JSON-friendly headline numbers of the run."""
+        """JSON-friendly headline numbers of the run (files relative to ``ICEPAPER_HOME``)."""
         return {"method": self.method, "steps": self.steps, "images_seen": self.images_seen,
                 "crops_seen": self.crops_seen, "seconds": round(self.seconds, 2),
                 "images_per_sec": round(self.images_per_sec, 2), "final_loss": self.final_loss,
-                "flops_proxy": self.flops_proxy, "checkpoint": str(self.checkpoint),
-                "backbone": str(self.backbone)}
+                "flops_proxy": self.flops_proxy, "checkpoint": _home_relative(self.checkpoint),
+                "backbone": _home_relative(self.backbone)}
+
+
+def _home_relative(path) -> str:
+    """``path`` relative to the data home when it lies inside it (no local absolute path in a
+    committed notebook), else as is."""
+    try:
+        return Path(path).resolve().relative_to(paths.data_home().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 # -- building blocks ------------------------------------------------------------------------
