@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> dict:
     a = ap.parse_args(argv)
 
     from icepaper.core.profiles import get_profile
-    from icepaper.representations.backbones import create_backbone
     from icepaper.representations.embed import extract_embeddings
+    from icepaper.ssl.backbones import create_backbone
 
     torch.set_num_threads(a.threads)
     prof = get_profile(a.preset)

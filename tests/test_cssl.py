@@ -19,7 +19,8 @@ from icepaper.cssl import (
     stratified_folds,
     time_saved_hours,
 )
-from icepaper.cssl.heads import HeadParams, n_steps, train_head, warmup_cosine
+from icepaper.cssl.heads import HeadParams, n_steps, train_head
+from icepaper.ssl.schedules import warmup_cosine
 
 
 def _imbalanced_labels(seed: int = 0) -> np.ndarray:

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from icepaper.synth.generate import generate_oap_dataset, generate_oap_particles, write_oap_folder
-from icepaper.synth.geometry import Geometry, box, build
+from icepaper.synth.geometry import Geometry, box
+from icepaper.synth.habits import build
 from icepaper.synth.labels import BASE_HABITS
 from icepaper.synth.oap import (
     OAP_CLASSES,
@@ -17,6 +17,11 @@ from icepaper.synth.oap import (
     oap_label,
     recorded_dmax_px,
     shadow_image,
+)
+from icepaper.synth.oap_dataset import (
+    generate_oap_dataset,
+    generate_oap_particles,
+    write_oap_folder,
 )
 
 

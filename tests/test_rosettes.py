@@ -22,7 +22,8 @@ from icepaper.rosettes.meshes import (
     spherical_code,
 )
 from icepaper.rosettes.projection import default_pixel_um, render_silhouette, view_rotations
-from icepaper.rosettes.shape_models import train_image_model, warmup_cosine
+from icepaper.rosettes.shape_models import train_image_model
+from icepaper.ssl.schedules import warmup_cosine_factor
 
 HEX = 3 * math.sqrt(3) / 2  # area of a regular hexagon of circumradius 1
 
@@ -136,10 +137,10 @@ def test_spheres_and_rosettes_share_a_size_distribution():
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
-    f = warmup_cosine(10)  # 2 warm-up steps
+    f = warmup_cosine_factor(10)  # 2 warm-up steps
     assert f(0) == pytest.approx(0.5) and f(1) == pytest.approx(1.0)
     assert f(2) == pytest.approx(1.0) and f(9) < 0.05 and f(10) == pytest.approx(0.0)
-    assert warmup_cosine(3)(0) == pytest.approx(1.0)  # a few steps: no division by zero
+    assert warmup_cosine_factor(3)(0) == pytest.approx(1.0)  # a few steps: no division by zero
 
 
 def test_image_models_train_on_views_and_report_metrics():

@@ -8,14 +8,14 @@ import pytest
 
 from icepaper.data.packed import PackedDataset
 from icepaper.synth import GENERATOR_VERSION, labels, physics
+from icepaper.synth.constructions import sample_constructions
 from icepaper.synth.generate import (
-    CHUNK,
     META_COLUMNS,
     generate_dataset,
     generate_particles,
     generate_rois,
-    sample_constructions,
 )
+from icepaper.synth.workers import CHUNK
 
 # One wide campaign spanning every regime, with liquid and processes, for trend tests.
 WIDE = physics.Campaign("WIDE", "CPI", (-65.0, 0.0), 1.0, "test", liquid_frac=0.6, cycling=0.5)

@@ -2,9 +2,9 @@
 
 Modules: ``splits`` (folds, nested budgets), ``labelcost`` (labelling time, DOA, knee),
 ``heads`` (the 3-layer MLP head on cached features), ``finetune`` (encoder + head on
-images), ``encoders`` (MoCo/BYOL from notebook 03, the baseline), ``study`` (the run and
-its results), ``claims`` (the paper's findings checked against ours), ``plots`` (the
-paper's figures).
+images), ``encoders`` (MoCo/BYOL from notebook 03, the baseline), ``tasks`` (schemes,
+pools, unseen campaign), ``study`` (the run), ``results`` (its tables and summaries),
+``claims`` (the paper's findings checked against ours), ``plots`` (the paper's figures).
 """
 
 from .encoders import MODEL_LABELS, MODELS, Encoder, encoder_features, study_encoders
@@ -16,17 +16,10 @@ from .labelcost import (
                         process_group,
                         time_saved_hours,
 )
+from .results import StudyResult
 from .splits import budget_list, nested_order, nested_subsets, stratified_folds
-from .study import (
-    StudyResult,
-    Task,
-    labelled_schemes,
-    plan_table,
-    plan_tasks,
-    run_study,
-    sparse_classes,
-    study_tasks,
-)
+from .study import run_study
+from .tasks import Task, labelled_schemes, plan_table, plan_tasks, sparse_classes, study_tasks
 
 __all__ = [
     "MODELS", "MODEL_LABELS", "Encoder", "StudyResult", "Task", "budget_list", "decreased_accuracy",

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .heads import HeadParams, MLPHead, RunLog, n_steps, warmup_cosine
+from icepaper.ssl.schedules import warmup_cosine
+
+from .heads import HeadParams, MLPHead, RunLog, n_steps
 
 DEPTHS = ("head", "head+last", "all")
 

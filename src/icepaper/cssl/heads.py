@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from icepaper.ssl.schedules import warmup_cosine
+
 
 @contextlib.contextmanager
 def single_thread():
@@ -92,14 +94,6 @@ class RunLog:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) for k, v in self.__dict__.items()}
-
-
-def warmup_cosine(step: int, total: int, base_lr: float, warmup: int, start_lr: float = 1e-5) -> float:
-    """Learning rate at ``step``: linear from ``start_lr`` to ``base_lr`` over ``warmup`` steps, then cosine to 0."""
-    if step < warmup:
-        return start_lr + (base_lr - start_lr) * step / max(1, warmup)
-    t = (step - warmup) / max(1, total - warmup)
-    return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(1.0, t)))
 
 
 def n_steps(n_train: int, hp: HeadParams) -> int:

@@ -45,12 +45,20 @@ def _processes(label: str) -> tuple[bool, bool]:
 
 
 def is_complex(label: str) -> bool:
-    """True for a complex shape (the class name contains 'aged', 'rime' or 'aggregate')."""
+    """True for a complex shape (the class name contains 'aged', 'rime' or 'aggregate').
+
+    >>> is_complex('Column_aged'), is_complex('Plate')
+    (True, False)
+    """
     return any(_processes(label))
 
 
 def process_group(label: str) -> str:
-    """'aged_aggregate', 'aged', 'aggregate' for complex shapes, else 'basic' (seed 002 Fig. 7)."""
+    """'aged_aggregate', 'aged', 'aggregate' for complex shapes, else 'basic' (seed 002 Fig. 7).
+
+    >>> process_group('Plate_aged_aggregate'), process_group('Column')
+    ('aged_aggregate', 'basic')
+    """
     aged, agg = _processes(label)
     if aged and agg:
         return "aged_aggregate"
@@ -63,7 +71,11 @@ def process_group(label: str) -> str:
 
 def labelling_seconds(labels: Sequence, basic_s: float = BASIC_SECONDS,
                       complex_s: float = COMPLEX_SECONDS, flat_s: float | None = None) -> float:
-    """Seconds a person needs to label ``labels``: per class, or ``flat_s`` each when given."""
+    """Seconds a person needs to label ``labels``: per class, or ``flat_s`` each when given.
+
+    >>> labelling_seconds(['Column', 'Column_aged']), labelling_seconds(['Column'] * 3, flat_s=33)
+    (66.0, 99.0)
+    """
     labels = list(labels)
     if flat_s is not None:
         return float(flat_s) * len(labels)
@@ -72,17 +84,29 @@ def labelling_seconds(labels: Sequence, basic_s: float = BASIC_SECONDS,
 
 
 def decreased_accuracy(reference_oa: float, oa: Sequence[float] | float) -> np.ndarray:
-    """DOA = ROA - OA (same units as the inputs, percentage points for % accuracies)."""
+    """DOA = ROA - OA (same units as the inputs, percentage points for % accuracies).
+
+    >>> decreased_accuracy(90.0, [80.0, 88.5]).tolist()
+    [10.0, 1.5]
+    """
     return float(reference_oa) - np.asarray(oa, dtype=float)
 
 
 def time_saved_hours(reference_s: float, seconds: Sequence[float] | float) -> np.ndarray:
-    """TS = RT - T, converted from seconds to hours."""
+    """TS = RT - T, converted from seconds to hours.
+
+    >>> time_saved_hours(7200, [3600, 0]).tolist()
+    [1.0, 2.0]
+    """
     return (float(reference_s) - np.asarray(seconds, dtype=float)) / 3600.0
 
 
 def knee_index(time_saved: Sequence[float], doa: Sequence[float]) -> int | None:
-    """Index of the knee of DOA vs time saved (max distance below the chord), or None."""
+    """Index of the knee of DOA vs time saved (max distance below the chord), or None.
+
+    >>> knee_index([0, 1, 2, 3], [0, 0.1, 0.2, 3.0])
+    2
+    """
     x = np.asarray(time_saved, dtype=float)
     y = np.asarray(doa, dtype=float)
     if len(x) < 3:

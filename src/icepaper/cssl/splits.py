@@ -28,6 +28,9 @@ def stratified_folds(labels: Sequence, n_folds: int, seed: int = 0) -> list[tupl
 
     Classes with fewer members than ``n_folds`` are still placed (some folds lack them);
     ``n_folds`` must be at least 2 and at most the number of labelled items.
+
+    >>> [(tr.tolist(), va.tolist()) for tr, va in stratified_folds(list('aaabbb'), 3)]
+    [([0, 1, 3, 5], [2, 4]), ([0, 2, 3, 4], [1, 5]), ([1, 2, 4, 5], [0, 3])]
     """
     from sklearn.model_selection import StratifiedKFold
 
@@ -43,7 +46,11 @@ def stratified_folds(labels: Sequence, n_folds: int, seed: int = 0) -> list[tupl
 
 
 def budget_list(n_pool: int, spec: str | Sequence = "doubling", start: int = 128) -> list[int]:
-    """Training-set sizes (ascending, unique) for a training pool of ``n_pool`` images."""
+    """Training-set sizes (ascending, unique) for a training pool of ``n_pool`` images.
+
+    >>> budget_list(1000)
+    [128, 256, 512, 1000]
+    """
     n_pool = int(n_pool)
     if n_pool < 1:
         raise ValueError("the training pool is empty")
@@ -66,6 +73,9 @@ def nested_order(labels: Sequence, seed: int = 0) -> np.ndarray:
     Systematic stratified sampling: inside each class (shuffled) the ``r``-th member gets
     the key ``(r + u) / n_class`` with ``u ~ U(0, 1)``; sorting all keys interleaves the
     classes so that a prefix of length ``n`` holds about ``n * n_class / N`` of each class.
+
+    >>> nested_order(list('aabbbc')).tolist()
+    [0, 4, 1, 2, 5, 3]
     """
     y = np.asarray(labels).astype(str)
     rng = np.random.default_rng(int(seed) % 2**32)
@@ -78,6 +88,10 @@ def nested_order(labels: Sequence, seed: int = 0) -> np.ndarray:
 
 
 def nested_subsets(labels: Sequence, budgets: Sequence[int], seed: int = 0) -> dict[int, np.ndarray]:
-    """``{budget: positions}``, each the first ``budget`` entries of ``nested_order`` (sorted)."""
+    """``{budget: positions}``, each the first ``budget`` entries of ``nested_order`` (sorted).
+
+    >>> {b: p.tolist() for b, p in nested_subsets(list('aaaabbbb'), [2, 4]).items()}
+    {2: [2, 4], 4: [0, 2, 4, 6]}
+    """
     order = nested_order(labels, seed)
     return {int(b): np.sort(order[: int(b)]) for b in budgets}

@@ -33,6 +33,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from icepaper.synth.rotations import random_rotation as _random_rotation
+
 ICE_DENSITY_G_CM3 = 0.917
 A_RANGE_UM = (9.4, 33.9)
 C_OVER_A_RANGE = (1.19, 5.75)
@@ -75,14 +77,10 @@ def min_angle(directions: np.ndarray) -> float:
 
 
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random 3x3 rotation matrix (from a random unit quaternion)."""
-    q = rng.normal(size=4)
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
+    """A uniformly random 3x3 rotation matrix (from a random unit quaternion): the synthetic
+    generator's sampler, :func:`icepaper.synth.rotations.random_rotation`, with the quaternion
+    divided by its norm (``divide=True``), as the rosette sets were always drawn."""
+    return _random_rotation(rng, divide=True)
 
 
 def jitter_in_cone(d: np.ndarray, half_angle: float, rng: np.random.Generator) -> np.ndarray:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from icepaper.representations.features import FEATURES, TALK_7, geometric_features
+from icepaper.ssl.schedules import warmup_cosine_factor
 
 from .projection import BACKGROUND, PARTICLE
 
@@ -207,19 +208,6 @@ def to_input(images: np.ndarray):
     return torch.from_numpy(np.clip(x, 0, 1))
 
 
-def warmup_cosine(total_steps: int, warmup_frac: float = 0.2):
-    """LR factor per step: linear warm-up over ``warmup_frac`` of the steps, then cosine to 0."""
-    warm = max(1, int(round(warmup_frac * total_steps)))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        t = (step - warm) / max(1, total_steps - warm)
-        return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-    return factor
-
-
 def train_image_model(arch: str, images: np.ndarray, meta: pd.DataFrame, views, epochs: int,
                       seed: int = 0, device: str = "cpu", batch_size: int = 64,
                       lr: float = 2e-3, width: int = 32, progress: bool = True,
@@ -250,7 +238,7 @@ def train_image_model(arch: str, images: np.ndarray, meta: pd.DataFrame, views, 
     yc_tr = torch.from_numpy(yc[tr]).long()
     steps = max(1, epochs * math.ceil(len(x_tr) / batch_size))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine_factor(steps))
     gen = torch_generator(seed)
     amp = device.startswith("cuda")
     it = range(epochs)

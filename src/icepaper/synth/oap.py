@@ -76,9 +76,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .geometry import Geometry, construct, random_rotation
+from .geometry import Geometry
+from .habits import construct
 from .labels import RIMED_DEGREE
-from .render import _draw_mask, project
+from .raster import _draw_mask, project
+from .rotations import random_rotation
 
 
 @dataclass(frozen=True)
