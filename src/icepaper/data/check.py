@@ -200,7 +200,7 @@ def _check_folder(src: Path, rep: DataReport, label_scheme: str) -> None:
 
 
 def _check_sheets(src: Path, rep: DataReport) -> None:
-    from .importers import _check_metadata_rows, _read_metadata
+    from .importers.metadata import _check_metadata_rows, _read_metadata
     from .sheets import extract_sheet, read_sheet, sheet_counts
 
     scan = scan_folder(src)

@@ -216,6 +216,12 @@ def to_packed(img: np.ndarray, size: int, polarity: str = "auto") -> tuple[np.nd
 
     The factor multiplies the original pixel size: stored ``pixel_um`` = original
     ``pixel_um`` x factor, where factor = (longer side of the original) / ``size``.
+
+    >>> import numpy as np
+    >>> img = np.full((20, 40), 200, np.uint8); img[5:15, 10:30] = 30
+    >>> out, factor, inverted = to_packed(img, 16)
+    >>> out.shape, factor, inverted
+    ((16, 16), 2.5, False)
     """
     img = np.asarray(img, dtype=np.uint8)
     inverted = needs_inversion(img, polarity)

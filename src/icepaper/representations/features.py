@@ -46,6 +46,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from icepaper.data import segment
+
 FEATURES = [
     "perimeter", "area", "hull_area", "hull_perimeter", "circularity", "roundness",
     "solidity", "complexity", "equiv_diameter", "aspect_ratio", "elliptical_aspect_ratio",
@@ -72,23 +74,12 @@ _INV_LENGTH = {"perimeter_area_ratio"}
 
 def particle_mask(image: np.ndarray, method: str = "half_depth", min_contrast: float = 12.0
                   ) -> np.ndarray | None:
-    """Binary (uint8 0/255) mask of the dark particle, or None when the image is blank."""
-    img = np.asarray(image)
-    if img.ndim != 2:
-        raise ValueError(f"expected a 2-D grey image, got shape {img.shape}")
-    img = img.astype(np.uint8, copy=False)
-    border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
-    bg = float(np.median(border))
-    lo = float(img.min())
-    if bg - lo < min_contrast:
-        return None
-    if method == "half_depth":
-        thr = bg - 0.5 * (bg - lo)
-        return np.where(img < thr, 255, 0).astype(np.uint8)
-    if method == "otsu":
-        _, m = cv2.threshold(img, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-        return m
-    raise ValueError(f"unknown threshold method {method!r}; use 'half_depth' or 'otsu'")
+    """Binary (uint8 0/255) mask of the dark particle, or None when the image is blank.
+
+    ``icepaper.data.segment.particle_mask`` (``method`` "half_depth" or "otsu").
+    """
+    mask, found = segment.particle_mask(image, method, min_contrast=min_contrast)
+    return np.where(mask, 255, 0).astype(np.uint8) if found else None
 
 
 def contour_features(contour: np.ndarray) -> dict[str, float]:
