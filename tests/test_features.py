@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from icepaper.representations.features import BASELINE_13, FEATURES, TALK_7, geometric_features
+from icepaper.data.features import BASELINE_13, FEATURES, TALK_7, geometric_features
 
 
 def _canvas(s: int = 128) -> np.ndarray:

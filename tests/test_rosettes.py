@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from icepaper.data.features import geometric_features
 from icepaper.papers.ko2024 import comparison_table, ordering_verdicts
-from icepaper.representations.features import geometric_features
 from icepaper.rosettes.datasets import generate_rosettes, spheres_and_rosettes
 from icepaper.rosettes.meshes import (
     Rosette,

@@ -9,8 +9,8 @@ import pytest
 
 from icepaper.augment import particle_stats
 from icepaper.data import segment
+from icepaper.data.features import particle_mask as features_particle_mask
 from icepaper.data.sheets import particle_mask as sheet_particle_mask
-from icepaper.representations.features import particle_mask as features_particle_mask
 
 # --------------------------------------------------------------------------- the old implementations
 

@@ -134,7 +134,7 @@ def pick_particles(ds, kind: str, n: int = 1, seed: int = 0, exclude: Sequence[i
 def _shape_score(kind: str, img, ar: float, area: float) -> float:
     """Lower = a better stand-in for ``kind`` without labels: plates are compact (high solidity,
     aspect ratio near 1), aggregates least convex (low solidity); both at least 5 % of the image."""
-    from icepaper.representations.features import image_features
+    from icepaper.data.features import image_features
 
     if area < 0.05:
         return float("nan")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torchvision.transforms.v2 as T
 from PIL import Image
+
+from icepaper.core.atomic import jsonable
 
 SOLARIZE_THRESHOLD = 128  # uint8 grey levels, as PIL/lightly
 
@@ -210,14 +212,6 @@ def _seeded(seed: int):
 
 
 def _jsonable(v: Any) -> Any:
-    """A JSON-able copy of recipe parameters: mappings with str keys, tuples as lists, floats rounded
-    to 6 decimals (so results JSONs stay short and stable), numpy integers as ints."""
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (float, np.floating)):
-        return round(float(v), 6)
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    return v
+    """Recipe parameters as JSON (``core.atomic.jsonable``), floats rounded to 6 decimals so
+    results JSONs stay short and stable."""
+    return jsonable(v, digits=6)

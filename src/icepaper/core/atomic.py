@@ -26,7 +26,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -312,28 +312,33 @@ def _finite(o: Any) -> Any:
     return o
 
 
-def jsonable(obj: Any) -> Any:
+def jsonable(obj: Any, digits: int | None = None) -> Any:
     """``obj`` as plain JSON-ready Python: dict keys as str, tuples as lists, numpy scalars and
-    arrays as Python numbers and lists, paths as str, NaN/inf as None (strict JSON).
+    arrays as Python numbers and lists, paths as str, NaN/inf as None (strict JSON); floats
+    rounded to ``digits`` decimals when given (short, stable parameter records).
 
     >>> import numpy as np
     >>> jsonable({1: (np.float32(0.5), float("nan")), "a": np.arange(2)})
     {'1': [0.5, None], 'a': [0, 1]}
+    >>> jsonable({"ratio": (3 / 4, 4 / 3)}, digits=6)
+    {'ratio': [0.75, 1.333333]}
     """
     import numpy as np
 
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v, digits) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
+        return [jsonable(v, digits) for v in obj]
     if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
+        return jsonable(obj.tolist(), digits)
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, Path):
         return str(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            return None
+        return obj if digits is None else round(obj, digits)
     return obj
 
 

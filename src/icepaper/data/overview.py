@@ -5,7 +5,7 @@ metadata columns and sheets its sections need.
                               instrument where the metadata give them.
 ``particle_sizes(ds)``        one size per particle: ``dmax_um`` from the metadata when they
                               give it, else the Dmax-like ``max_dim`` of the particle mask
-                              (``icepaper.representations.features``), in um when ``pixel_um`` is known, else in
+                              (``icepaper.data.features``), in um when ``pixel_um`` is known, else in
                               pixels of the original files (``source_px``) or of the stored images.
 ``missing(ds, needs)``        what of the labels / metadata columns a section needs ``ds`` lacks.
 ``label_scheme(ds)``          the scheme the class figures use (``cpi`` first), or None.
@@ -57,7 +57,7 @@ def particle_sizes(ds, chunk: int = 2048) -> tuple[pd.Series, str]:
     minimum enclosing circle of the particle mask, times ``pixel_um`` when every row has one
     ("um"), else in pixels of the original image files when every row has their ``source_px``
     ("px"), else in stored pixels ("px"). NaN for blank images."""
-    from icepaper.representations.features import geometric_features
+    from icepaper.data.features import geometric_features
 
     meta = ds.meta
     if has_column(meta, "dmax_um"):

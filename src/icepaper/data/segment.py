@@ -1,7 +1,7 @@
 """Particle segmentation: the mask of the dark particle on a light background of a grey image.
 
 One module for every caller, each keeping its own method and parameters:
-``representations.features`` (``"half_depth"`` or ``"otsu"``, min_contrast 12),
+``data.features`` (``"half_depth"`` or ``"otsu"``, min_contrast 12),
 ``augment`` particle statistics (``"half_depth"``, min_contrast 10, ``min_region_frac`` 0.1)
 and ``data.sheets`` on CPI-sheet crops (``"sheet"``, min_contrast 30).
 """

@@ -98,7 +98,7 @@ def particle_size(ds, rows: Sequence[int], min_n: int = 1, chunk: int = 4096) ->
     ``max_dim``), in um when every row's ``pixel_um`` is known and in pixels otherwise. Blank
     frames are NaN.
     """
-    from icepaper.representations.features import geometric_features
+    from icepaper.data.features import geometric_features
 
     rows = np.asarray(rows, dtype=np.int64)
     meta = ds.meta

@@ -13,7 +13,7 @@ the paper's CPI-21K), in the ``cpi`` label scheme unless another is given.
     standardised with the training rows' mean and std; C picked by validation accuracy
     (ties: the smaller C).
 ``geometric_baseline``
-    The 13 geometric features of science.md section 5 (``icepaper.representations.features.BASELINE_13``,
+    The 13 geometric features of science.md section 5 (``icepaper.data.features.BASELINE_13``,
     lengths in um) -> median imputation of blank images -> standardise -> the same logistic
     regression. Seed 000 reports 65 % on CPI-21K.
 """

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from icepaper.representations.features import FEATURES, TALK_7, geometric_features
+from icepaper.data.features import FEATURES, TALK_7, geometric_features
 from icepaper.ssl.schedules import warmup_cosine_factor
 
 from .projection import BACKGROUND, PARTICLE

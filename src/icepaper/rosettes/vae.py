@@ -30,7 +30,7 @@ import math
 import cv2
 import numpy as np
 
-from icepaper.representations.features import particle_mask
+from icepaper.data.features import particle_mask
 
 
 # ----------------------------------------------------------------------------- inputs
