@@ -32,7 +32,18 @@ def verdicts(rep: DiversityReport) -> list[str]:
 
 
 def trend_verdict(factor: str, rep: DiversityReport) -> str:
-    """One sentence: the paper's finding, our slope with its interval, and whether they agree."""
+    """One sentence: the paper's finding, our slope with its interval, and whether they agree.
+
+    Three temperature bins whose embeddings spread more the warmer it is (kappa falls):
+
+    >>> from icepaper.diversity.trends import analyse_diversity
+    >>> t = np.repeat([-30.0, -20.0, -10.0], 40)
+    >>> noise = np.random.default_rng(0).normal(size=(120, 8))
+    >>> emb = np.eye(8)[0] + (0.1 + 0.03 * (t[:, None] + 30)) * noise
+    >>> rep = analyse_diversity(emb, pd.DataFrame({"temperature_c": t}), n_temp_bins=3, min_n=20, n_boot=50)
+    >>> print(trend_verdict("temperature", rep))  # doctest: +ELLIPSIS
+    Temperature (paper: diversity rises with temperature, i.e. kappa falls as it gets warmer): slope -4.6... kappa per deg C, 95 % interval [...]: ours agrees with the paper.
+    """
     if factor == "campaign":
         t = rep.table("campaign").dropna(subset=["kappa"])
         if len(t) < 2:
@@ -53,7 +64,18 @@ def trend_verdict(factor: str, rep: DiversityReport) -> str:
 
 
 def compare_trends(reports: dict[str, DiversityReport]) -> pd.DataFrame:
-    """One row per network: temperature and size slopes with intervals and the verdicts' signs."""
+    """One row per network: temperature and size slopes with intervals and the verdicts' signs.
+
+    Three temperature bins whose embeddings spread more the warmer it is (kappa falls):
+
+    >>> from icepaper.diversity.trends import analyse_diversity
+    >>> t = np.repeat([-30.0, -20.0, -10.0], 40)
+    >>> noise = np.random.default_rng(0).normal(size=(120, 8))
+    >>> emb = np.eye(8)[0] + (0.1 + 0.03 * (t[:, None] + 30)) * noise
+    >>> rep = analyse_diversity(emb, pd.DataFrame({"temperature_c": t}), n_temp_bins=3, min_n=20, n_boot=50)
+    >>> compare_trends({"ssl": rep}).loc["ssl", ["temperature_ci", "temperature_agrees"]].tolist()
+    ['[-5.08, -3.91]', 'yes']
+    """
     rows = []
     for name, rep in reports.items():
         row: dict[str, Any] = {"network": name}
@@ -70,7 +92,19 @@ def compare_trends(reports: dict[str, DiversityReport]) -> pd.DataFrame:
 
 def sensitivity_verdict(reports: dict[str, DiversityReport]) -> str:
     """Sentence per trend: does each network reproduce it (from the slope intervals)? With two
-    networks, also says when their kappas are nearly identical (the comparison then says little)."""
+    networks, also says when their kappas are nearly identical (the comparison then says little).
+
+    Three temperature bins whose embeddings spread more the warmer it is (kappa falls):
+
+    >>> from icepaper.diversity.trends import analyse_diversity
+    >>> t = np.repeat([-30.0, -20.0, -10.0], 40)
+    >>> noise = np.random.default_rng(0).normal(size=(120, 8))
+    >>> emb = np.eye(8)[0] + (0.1 + 0.03 * (t[:, None] + 30)) * noise
+    >>> rep = analyse_diversity(emb, pd.DataFrame({"temperature_c": t}), n_temp_bins=3, min_n=20, n_boot=50)
+    >>> print(sensitivity_verdict({"ssl": rep}))  # doctest: +NORMALIZE_WHITESPACE
+    Temperature (ssl: kappa falls with temperature): every network shows the paper's direction, so
+    it is carried at least partly by image statistics that even an untrained network sees.
+    """
     word = {1: "kappa rises", -1: "kappa falls", 0: "no resolved trend"}
     out = []
     for f in ("temperature", "size"):
@@ -106,7 +140,14 @@ def sensitivity_verdict(reports: dict[str, DiversityReport]) -> str:
 
 def similarity_verdict(sim: pd.DataFrame) -> str:
     """Sentence: mean within- vs between-class cosine similarity, how many classes are more
-    similar inside than to any other class, and whether that matches seed 000's separated clusters."""
+    similar inside than to any other class, and whether that matches seed 000's separated clusters.
+
+    >>> sim = pd.DataFrame([[0.9, 0.2], [0.2, 0.8]], index=["plate", "column"], columns=["plate", "column"])
+    >>> print(similarity_verdict(sim))  # doctest: +NORMALIZE_WHITESPACE
+    Mean cosine similarity within a class 0.850 vs between classes 0.200; 2 of 2 classes are more
+    similar inside than to any other class (seed 000 saw habits as separated clusters: ours agrees).
+    The closest pair of classes is plate / column (0.200).
+    """
     a = sim.to_numpy()
     k = len(a)
     off = ~np.eye(k, dtype=bool)
@@ -122,7 +163,13 @@ def similarity_verdict(sim: pd.DataFrame) -> str:
 
 
 def entropy_verdict(rep: DiversityReport, factor: str = "temperature") -> str:
-    """Sentences comparing label entropy with kappa across bins and showing kappa inside classes."""
+    """Sentences comparing label entropy with kappa across bins and showing kappa inside classes.
+
+    >>> from icepaper.diversity.trends import analyse_diversity
+    >>> rep = analyse_diversity(np.random.default_rng(0).normal(size=(60, 8)), min_n=20, n_boot=20)
+    >>> entropy_verdict(rep)
+    'No habit labels: the entropy comparison needs labels.'
+    """
     from scipy.stats import spearmanr
 
     out = []
