@@ -72,7 +72,16 @@ _INV_LENGTH = {"perimeter_area_ratio"}
 
 def particle_mask(image: np.ndarray, method: str = "half_depth", min_contrast: float = 12.0
                   ) -> np.ndarray | None:
-    """Binary (uint8 0/255) mask of the dark particle, or None when the image is blank."""
+    """Binary (uint8 0/255) mask of the dark particle, or None when the image is blank.
+
+    >>> yy, xx = np.mgrid[:32, :32]
+    >>> disc = np.where((yy - 16) ** 2 + (xx - 16) ** 2 < 64, 40, 230).astype(np.uint8)
+    >>> m = particle_mask(disc)
+    >>> m.dtype, int((m > 0).sum())  # pixels darker than halfway between 230 and 40
+    (dtype('uint8'), 193)
+    >>> particle_mask(np.full((8, 8), 230, np.uint8)) is None  # blank frame
+    True
+    """
     img = np.asarray(image)
     if img.ndim != 2:
         raise ValueError(f"expected a 2-D grey image, got shape {img.shape}")
@@ -166,7 +175,14 @@ def _extreme_spread(c: np.ndarray) -> float:
 
 
 def image_features(image: np.ndarray, method: str = "half_depth") -> dict[str, float]:
-    """Features of one image in pixel units (NaN for every feature when blank)."""
+    """Features of one image in pixel units (NaN for every feature when blank).
+
+    >>> yy, xx = np.mgrid[:32, :32]
+    >>> disc = np.where((yy - 16) ** 2 + (xx - 16) ** 2 < 64, 40, 230).astype(np.uint8)
+    >>> f = image_features(disc)
+    >>> round(f["circularity"], 2), f["aspect_ratio"], f["extreme_points"]
+    (0.98, 1.0, 0.0)
+    """
     mask = particle_mask(image, method=method)
     if mask is None:
         return dict.fromkeys(FEATURES, float("nan"))
@@ -185,6 +201,19 @@ def geometric_features(images: np.ndarray, pixel_um: float | np.ndarray | None =
 
     ``pixel_um`` (um per pixel, scalar or one per image) converts lengths to um and areas
     to um^2; without it they stay in pixels. Blank images give an all-NaN row.
+
+    A disc of radius 8 px, a 2:1 ellipse and a blank frame, at 2 um per pixel:
+
+    >>> yy, xx = np.mgrid[:40, :40]
+    >>> disc = np.where((yy - 20) ** 2 + (xx - 20) ** 2 < 64, 40, 230).astype(np.uint8)
+    >>> ellipse = np.where(((xx - 20) / 12) ** 2 + ((yy - 20) / 6) ** 2 < 1, 40, 230).astype(np.uint8)
+    >>> blank = np.full((40, 40), 230, np.uint8)
+    >>> f = geometric_features(np.stack([disc, ellipse, blank]), pixel_um=2.0)
+    >>> f[["circularity", "aspect_ratio", "max_dim"]].round(1)
+       circularity  aspect_ratio  max_dim
+    0          1.0           1.0     31.2
+    1          0.8           0.5     44.7
+    2          NaN           NaN      NaN
     """
     images = np.asarray(images)
     if images.ndim == 2:

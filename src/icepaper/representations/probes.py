@@ -53,7 +53,13 @@ def probe_splits(ds, scheme: str = DEFAULT_SCHEME) -> dict[str, np.ndarray]:
 
 def pick_scheme(ds, scheme: str = DEFAULT_SCHEME) -> str:
     """``scheme`` when ``ds`` has labels in it, else the first labelled scheme of the dataset
-    (``habit19``, ``habit4``, ``cpi``), else ``scheme`` unchanged (``skip_reason`` says why)."""
+    (``habit19``, ``habit4``, ``cpi``, ``oap``), else ``scheme`` unchanged (``skip_reason`` says why).
+
+    >>> from types import SimpleNamespace
+    >>> ds = SimpleNamespace(has_labels=lambda s: s == "habit4")
+    >>> pick_scheme(ds, "cpi"), pick_scheme(ds, "habit4")
+    ('habit4', 'habit4')
+    """
     from icepaper.data.packed import LABEL_SCHEMES
 
     if ds.has_labels(scheme):
@@ -66,6 +72,11 @@ def skip_reason(ds, scheme: str = DEFAULT_SCHEME) -> str | None:
 
     They need labels, at least two classes among the labelled train images, and labelled
     test images (val may be empty: C is then chosen by cross-validation on train).
+
+    >>> from types import SimpleNamespace
+    >>> ds = SimpleNamespace(has_labels=lambda s: s == "habit4")
+    >>> skip_reason(ds, "cpi")
+    "no 'cpi' labels (the dataset has 'habit4' labels)"
     """
     if not ds.has_labels(scheme):
         if pick_scheme(ds, scheme) != scheme:
@@ -193,12 +204,23 @@ def logistic_probe(
 
 
 def accuracy(y_true, y_pred) -> float:
-    """Accuracy in %."""
+    """Accuracy in %.
+
+    >>> accuracy(["a", "b", "b", "a"], ["a", "b", "a", "a"])
+    75.0
+    """
     return 100.0 * float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
 def per_class_accuracy(y_true, y_pred) -> pd.DataFrame:
-    """Per-class test accuracy (recall, %) and support, sorted by support."""
+    """Per-class test accuracy (recall, %) and support, sorted by support.
+
+    >>> per_class_accuracy(["a", "a", "a", "b"], ["a", "a", "b", "a"]).round(1)  # doctest: +NORMALIZE_WHITESPACE
+           n  accuracy
+    class
+    a      3      66.7
+    b      1       0.0
+    """
     df = pd.DataFrame({"y": np.asarray(y_true, dtype=object), "ok": np.asarray(y_true) == np.asarray(y_pred)})
     g = df.groupby("y")["ok"].agg(["size", "mean"]).rename(columns={"size": "n", "mean": "accuracy"})
     g["accuracy"] *= 100.0
@@ -289,6 +311,16 @@ def probe_table(
 
     A ``None`` result is a row that could not run here; its note is ``why[row]`` (default: the
     ImageNet weights are not available offline).
+
+    >>> from types import SimpleNamespace
+    >>> t = probe_table({"random-init ViT": SimpleNamespace(knn=30.123, logreg=41.0), "iBOT ImageNet": None})
+    >>> t[["kNN % (ours)", "logreg % (paper)"]]  # doctest: +NORMALIZE_WHITESPACE
+                     kNN % (ours)  logreg % (paper)
+    model
+    random-init ViT         30.12               NaN
+    iBOT ImageNet             NaN              82.0
+    >>> t.loc["iBOT ImageNet", "note"]
+    'not available offline (no ImageNet weights file)'
     """
     paper = PAPER_TABLE if paper is None else paper
     rows = []
@@ -321,7 +353,17 @@ def probe_rows(ds, scheme: str = DEFAULT_SCHEME, caps: Mapping[str, int | None] 
 
 
 def scale_line(cfg, ds, splits: Mapping[str, np.ndarray], scheme: str = DEFAULT_SCHEME) -> str:
-    """One sentence saying at what scale our probe table was run, beside the paper's."""
+    """One sentence saying at what scale our probe table was run, beside the paper's.
+
+    >>> from types import SimpleNamespace
+    >>> from icepaper.core.profiles import get_profile
+    >>> cfg = SimpleNamespace(profile=get_profile("smoke"), uses_default_data=True)
+    >>> class Images(list):  # a stand-in dataset: len() images of ``size`` px
+    ...     size, name = 64, "synthetic"
+    >>> splits = {"train": range(100), "val": range(20), "test": range(40)}
+    >>> print(scale_line(cfg, Images(range(2400)), splits))  # doctest: +ELLIPSIS
+    Ours: the synthetic CPI-like dataset, 2400 images at 64 px; ViT depth ...; probes fit on 100 labelled train images (C chosen on 20 val) and tested on 40 held-out images in the 'cpi' scheme. Paper: ...
+    """
     s = cfg.profile.pretrain
     epochs = int(s["steps"]) * int(s["batch_size"]) / max(len(ds), 1)
     src = "the synthetic CPI-like dataset" if getattr(cfg, "uses_default_data", True) else f"dataset {ds.name!r}"
@@ -432,7 +474,13 @@ ABLATION = [  # (paper configuration, our row, paper logistic-regression accurac
 
 
 def ablation_table(results: Mapping[str, ProbeResult | None]) -> pd.DataFrame:
-    """Seed 000's ablation (logistic-regression accuracy %): the paper's value beside ours."""
+    """Seed 000's ablation (logistic-regression accuracy %): the paper's value beside ours.
+
+    >>> from types import SimpleNamespace
+    >>> t = ablation_table({GEO: SimpleNamespace(logreg=60.004)})
+    >>> t.loc["Geometric feature baseline", ["paper %", "ours %"]].astype(float).tolist()
+    [65.0, 60.0]
+    """
     rows = []
     for config, ours, paper in ABLATION:
         r = results.get(ours)
@@ -447,6 +495,12 @@ def orderings(results: Mapping[str, ProbeResult | None]) -> pd.DataFrame:
     1. SSL embeddings far above the geometric baseline (paper: 81-84 % vs 65 %);
     2. curated at least as good as the full imbalanced set (83.17 vs 81.00; kNN 77.67 vs 75.05);
     3. curated + init + short the best iBOT-vMF run (84.39; kNN 81.56).
+
+    >>> from types import SimpleNamespace as R
+    >>> results = {GEO: R(knn=np.nan, logreg=65.0), FULL: R(knn=70.0, logreg=80.0),
+    ...            CURATED: R(knn=72.0, logreg=81.0), SHORT: R(knn=71.0, logreg=82.0)}
+    >>> orderings(results)["holds"].tolist()  # kNN: the short run (71) is below curated (72)
+    [True, True, True, True, False]
     """
     def get(name, probe):
         r = results.get(name)
