@@ -111,7 +111,17 @@ def resolve_data(data: str | os.PathLike | None) -> str:
     """A ``data`` parameter as the config keeps it: ``""`` (synthetic default) or a name of
     :data:`SYNTHETIC_DATA` as is, else the absolute path of an existing file or folder
     (FileNotFoundError otherwise). A folder that happens to carry a synthetic name is
-    reached as ``./synthetic-oap``."""
+    reached as ``./synthetic-oap``.
+
+    >>> resolve_data(None), resolve_data("synthetic-oap")
+    ('', 'synthetic-oap')
+    >>> Path(resolve_data(".")).is_absolute()
+    True
+    >>> resolve_data("/no/such/folder")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: data path /no/such/folder does not exist (or name one of the generated datasets: synthetic-oap)
+    """
     data = "" if data is None else str(data)
     if data in SYNTHETIC_DATA:
         return data

@@ -362,5 +362,14 @@ class Profile:
 
 
 def get_profile(name: str) -> Profile:
-    """Return the named profile, or raise ValueError listing the valid names."""
+    """Return the named profile, or raise ValueError listing the valid names.
+
+    >>> p = get_profile("smoke")
+    >>> p, p.name, sorted(p.as_dict()) == sorted(PROFILES["smoke"])
+    (Profile('smoke'), 'smoke', True)
+    >>> get_profile("huge")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown profile 'huge'; valid profiles are: smoke, default, paper
+    """
     return Profile(name)

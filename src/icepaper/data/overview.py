@@ -27,18 +27,44 @@ from .packed import LABEL_SCHEMES
 
 
 def has_column(meta: pd.DataFrame, col: str) -> bool:
-    """True when ``meta`` has ``col`` with at least one non-missing value."""
+    """True when ``meta`` has ``col`` with at least one non-missing value.
+
+    >>> meta = pd.DataFrame({"campaign": ["A", None], "dmax_um": [None, None]})
+    >>> has_column(meta, "campaign"), has_column(meta, "dmax_um"), has_column(meta, "pixel_um")
+    (True, False, False)
+    """
     return col in meta.columns and bool(meta[col].notna().any())
 
 
 def label_scheme(ds, prefer: tuple[str, ...] = ("cpi", *LABEL_SCHEMES)) -> str | None:
-    """First scheme of ``prefer`` that labels at least one image of ``ds``, or None."""
+    """First scheme of ``prefer`` that labels at least one image of ``ds``, or None.
+
+    >>> from types import SimpleNamespace
+    >>> label_scheme(SimpleNamespace(has_labels=lambda s: s in ("habit4", "cpi")))
+    'cpi'
+    >>> label_scheme(SimpleNamespace(has_labels=lambda s: False)) is None
+    True
+    """
     return next((s for s in prefer if ds.has_labels(s)), None)
 
 
 def summary_table(meta: pd.DataFrame) -> pd.DataFrame:
     """Images per campaign (one row "all" without a campaign column); columns ``T min (°C)``,
-    ``T max (°C)`` when ``temperature_c`` is given and ``instrument`` when that is given."""
+    ``T max (°C)`` when ``temperature_c`` is given and ``instrument`` when that is given.
+
+    >>> meta = pd.DataFrame({"campaign": ["A", "A", "B", None], "temperature_c": [-20.0, -5.04, -31.0, -12.0],
+    ...                      "instrument": ["CPI", "CPI", "2DS", "CPI"]})
+    >>> summary_table(meta)  # doctest: +NORMALIZE_WHITESPACE
+              images  T min (°C)  T max (°C) instrument
+    campaign
+    (none)         1       -12.0       -12.0        CPI
+    A              2       -20.0        -5.0        CPI
+    B              1       -31.0       -31.0        2DS
+    >>> summary_table(meta[["instrument"]])  # doctest: +NORMALIZE_WHITESPACE
+              images instrument
+    campaign
+    all            4        CPI
+    """
     by = meta["campaign"].fillna("(none)") if has_column(meta, "campaign") else pd.Series("all", index=meta.index)
     g = meta.groupby(by)
     out = pd.DataFrame({"images": g.size()})
@@ -82,7 +108,13 @@ def sheet_folder(ds) -> Path:
 
 def missing(ds, needs: tuple[str, ...]) -> str:
     """What of ``needs`` ("labels" = any class label, or metadata column names) ``ds`` lacks, as
-    "no class labels, no temperature_c" ("" when it has everything)."""
+    "no class labels, no temperature_c" ("" when it has everything).
+
+    >>> from types import SimpleNamespace
+    >>> ds = SimpleNamespace(has_labels=lambda s: False, meta=pd.DataFrame({"campaign": ["A"]}))
+    >>> missing(ds, ("labels", "campaign", "temperature_c"))
+    'no class labels, no temperature_c'
+    """
     gaps = []
     for need in needs:
         if need == "labels":

@@ -61,6 +61,11 @@ def knn_search(
     ``reference``: indices of the rows that may be neighbours (default: all). A row is
     never its own neighbour. Returns two (n, k') arrays, k' = min(k, references - 1),
     sorted by decreasing similarity.
+
+    >>> emb = [[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]]
+    >>> sims, nbr = knn_search(emb, 1)
+    >>> nbr.ravel().tolist(), sims.ravel().astype(float).round(2).tolist()
+    ([1, 0, 1], [0.8, 0.8, 0.6])
     """
     x = _unit32(emb)
     ref = np.arange(len(x)) if reference is None else np.asarray(reference, dtype=np.int64)
@@ -89,6 +94,13 @@ def knn_anomaly_scores(
 
     Neighbours come from a random reference sample of ``n_reference`` rows (None = all rows).
     Higher = more unusual.
+
+    Four embeddings near e_1 and one at e_2: the last is the most unusual.
+
+    >>> emb = [[1.0, 0.0], [0.99, 0.1], [0.98, -0.1], [1.0, 0.05], [0.0, 1.0]]
+    >>> s = knn_anomaly_scores(emb, k=2)
+    >>> int(s.argmax()), bool(s[4] > 0.9 > 0.1 > s[:4].max())
+    (4, True)
     """
     n = len(emb)
     ref = None
@@ -109,6 +121,13 @@ def mislabel_scores(
     Columns: label, agreement (similarity-weighted share of the k labelled neighbours with
     the same label, weights exp(cos / temperature)), suggested (the neighbours' weighted
     majority label), score = 1 - agreement (higher = more likely mislabelled).
+
+    Row 2 sits among "a" particles but is labelled "b":
+
+    >>> emb = [[1.0, 0.0], [0.99, 0.1], [0.98, -0.1], [0.0, 1.0], [0.1, 0.99], [-0.1, 0.98]]
+    >>> m = mislabel_scores(emb, ["a", "a", "b", "b", "b", "b"], k=2)
+    >>> int(m["score"].idxmax()), m.loc[2, "suggested"]
+    (2, 'a')
     """
     lab = pd.Series(list(labels), dtype=object)
     if len(lab) != len(emb):
@@ -147,26 +166,42 @@ def _top(s: np.ndarray, k: int) -> np.ndarray:
 
 
 def precision_at_k(scores, truth, k: int) -> float:
-    """Share of true positives among the k highest scores."""
+    """Share of true positives among the k highest scores.
+
+    >>> precision_at_k([0.9, 0.8, 0.1, 0.7], [True, False, False, True], k=2)
+    0.5
+    """
     s, t = _check(scores, truth)
     k = min(int(k), len(s))
     return float(t[_top(s, k)].mean()) if k else float("nan")
 
 
 def recall_at_k(scores, truth, k: int) -> float:
-    """Share of all true positives that are among the k highest scores."""
+    """Share of all true positives that are among the k highest scores.
+
+    >>> recall_at_k([0.9, 0.8, 0.1, 0.7], [True, False, False, True], k=3)
+    1.0
+    """
     s, t = _check(scores, truth)
     return float(t[_top(s, k)].sum() / t.sum()) if t.sum() else float("nan")
 
 
 def auroc(scores, truth) -> float:
-    """Area under the ROC curve of ``scores`` for the positives in ``truth`` (NaN if one class)."""
+    """Area under the ROC curve of ``scores`` for the positives in ``truth`` (NaN if one class).
+
+    >>> auroc([0.9, 0.8, 0.1, 0.7], [True, False, False, True])
+    0.75
+    """
     s, t = _check(scores, truth)
     return float(roc_auc_score(t, s)) if 0 < t.sum() < len(t) else float("nan")
 
 
 def detection_metrics(scores, truth, ks: Sequence[int] = (10, 50)) -> dict[str, Any]:
-    """AUROC, precision and recall at each k, and R-precision (precision at k = number of positives)."""
+    """AUROC, precision and recall at each k, and R-precision (precision at k = number of positives).
+
+    >>> detection_metrics([0.9, 0.8, 0.1, 0.7], [True, False, False, True], ks=(1,))
+    {'n': 4, 'n_positive': 2, 'auroc': 0.75, 'precision_at_1': 1.0, 'recall_at_1': 0.5, 'r_precision': 0.5}
+    """
     s, t = _check(scores, truth)
     n_pos = int(t.sum())
     out: dict[str, Any] = {"n": int(len(s)), "n_positive": n_pos, "auroc": auroc(s, t)}
@@ -216,6 +251,14 @@ def discover_rare(ds, rows: Sequence[int], emb: np.ndarray, *, truth: Sequence[b
 
     ``truth`` flags the rows known to be of the rare habit; injected particles count as
     rare. Without truth and injection (a user's folder) only scores are returned.
+
+    Three particles near e_1 and one injected near e_2 (``ds`` is only read for gallery images):
+
+    >>> emb = [[1.0, 0.0], [0.99, 0.1], [0.98, -0.1]]
+    >>> disc = discover_rare(None, [0, 1, 2], emb, extra_emb=[[0.1, 1.0]],
+    ...                      extra_images=np.zeros((1, 8, 8), np.uint8), k=1, ks=(1,))
+    >>> disc.truth.tolist(), disc.metrics["auroc"], disc.metrics["precision_at_1"]
+    ([False, False, False, True], 1.0, 1.0)
     """
     e = np.asarray(emb, dtype=np.float32)
     t = None if truth is None else np.asarray(truth, dtype=bool)
@@ -228,7 +271,12 @@ def discover_rare(ds, rows: Sequence[int], emb: np.ndarray, *, truth: Sequence[b
 
 
 def discovery_sentence(disc: Discovery, habit: str | None = None, n_gallery: int = 24) -> str:
-    """What the anomaly scores found, from the metrics (or a note when no truth is planted)."""
+    """What the anomaly scores found, from the metrics (or a note when no truth is planted).
+
+    >>> disc = Discovery(np.array([0.1, 0.5, 0.2]), None, None, images=[])
+    >>> discovery_sentence(disc)
+    "No planted truth (a user's folder or no rare particles): the gallery shows the 3 most unusual of 3 particles for inspection."
+    """
     m = disc.metrics
     if m is None:
         return (f"No planted truth (a user's folder or no rare particles): the gallery shows the "
@@ -242,7 +290,11 @@ def discovery_sentence(disc: Discovery, habit: str | None = None, n_gallery: int
 
 
 def mislabel_sentence(metrics: dict[str, Any] | None, frac: float) -> str:
-    """What neighbour label agreement found among flipped labels (or a note without truth)."""
+    """What neighbour label agreement found among flipped labels (or a note without truth).
+
+    >>> print(mislabel_sentence({"auroc": 0.91, "precision_at_50": 0.6, "recall_at_50": 0.75}, 0.1))
+    With 10 % of labels flipped, neighbour label agreement ranks them with AUROC 0.910; precision@50 0.60 and recall@50 0.75 (chance precision 0.10).
+    """
     if metrics is None:
         return "No flipped labels (a user's dataset): the gallery lists the particles whose labels their neighbours disagree with."
     return (f"With {100 * frac:.0f} % of labels flipped, neighbour label agreement ranks them with AUROC "

@@ -20,6 +20,12 @@ def flip_labels(labels: Sequence, frac: float, seed: int = 0) -> tuple[pd.Series
     """Flip ``frac`` of the labelled rows to a different class drawn uniformly.
 
     Returns (noisy labels, boolean mask of the flipped rows). Missing labels stay missing.
+
+    >>> noisy, flipped = flip_labels(["a", "b", "a", "b", None], 0.5, seed=0)
+    >>> int(flipped.sum()), bool((noisy[flipped] != pd.Series(["a", "b", "a", "b", None])[flipped]).all())
+    (2, True)
+    >>> noisy[4] is None
+    True
     """
     lab = pd.Series(list(labels), dtype=object)
     ok = np.flatnonzero(lab.notna().to_numpy())
@@ -38,7 +44,12 @@ def flip_labels(labels: Sequence, frac: float, seed: int = 0) -> tuple[pd.Series
 
 
 def rarest_habit(meta: pd.DataFrame, column: str, candidates: Sequence[str]) -> str:
-    """The candidate habit with the fewest particles in ``meta[column]`` (absent = 0)."""
+    """The candidate habit with the fewest particles in ``meta[column]`` (absent = 0).
+
+    >>> meta = pd.DataFrame({"habit": ["plate", "plate", "column", "needle"]})
+    >>> rarest_habit(meta, "habit", ["plate", "column", "stellar"])
+    'stellar'
+    """
     counts = meta[column].value_counts() if column in meta.columns else pd.Series(dtype=int)
     return min(candidates, key=lambda h: (int(counts.get(h, 0)), str(h)))
 
@@ -52,7 +63,13 @@ RARE_CANDIDATES = ("bullet_rosette", "budding_rosette", "stellar", "lollipop", "
 def choose_rare_habit(meta_all: pd.DataFrame, rows: Sequence[int],
                       candidates: Sequence[str] = RARE_CANDIDATES) -> tuple[str, str]:
     """(habit, campaign): the candidate base habit rarest among ``rows`` that some campaign of
-    the dataset grows, and the campaign where it is most common (to generate more of it)."""
+    the dataset grows, and the campaign where it is most common (to generate more of it).
+
+    >>> meta = pd.DataFrame({"habit": ["plate", "plate", "column", "column", "sphere"],
+    ...                      "campaign": ["A", "A", "B", "B", "A"]})
+    >>> choose_rare_habit(meta, rows=[0, 1, 2, 4])
+    ('column', 'B')
+    """
     grown = meta_all.dropna(subset=["habit"])
     grown = grown[grown["habit"].isin(candidates)]
     if grown.empty:

@@ -35,6 +35,12 @@ def analysis_rows(meta: pd.DataFrame | None, n: int | None = None) -> tuple[np.n
     Seed 000 is a CPI study, so when the dataset mixes instruments only the CPI particles
     are used (a second imager's look would dominate the embedding spread). Frames labelled
     ``blank`` (no particle, hence no habit) are left out. Otherwise all rows.
+
+    >>> meta = pd.DataFrame({"instrument": ["CPI", "CPI", "2DS", "CPI"],
+    ...                      "cpi": ["plate", "blank", None, "column"]})
+    >>> rows, what = analysis_rows(meta)
+    >>> rows.tolist(), what
+    ([0, 3], '2 of 4 particles: CPI particles (seed 000 is a CPI study), without blank frames')
     """
     if meta is None:
         return np.arange(int(n or 0)), "all particles (no metadata)"
@@ -56,7 +62,13 @@ def analysis_rows(meta: pd.DataFrame | None, n: int | None = None) -> tuple[np.n
 
 def pick_label_scheme(meta: pd.DataFrame | None) -> str | None:
     """The label column (cpi, habit19, habit4, oap) with the most labelled rows, or None; a
-    column with a single class is no habit labelling and is passed over."""
+    column with a single class is no habit labelling and is passed over.
+
+    >>> pick_label_scheme(pd.DataFrame({"cpi": ["plate"] * 3, "habit4": ["a", "b", None]}))
+    'habit4'
+    >>> pick_label_scheme(None) is None
+    True
+    """
     if meta is None:
         return None
     best, best_n = None, 0
@@ -70,7 +82,11 @@ def pick_label_scheme(meta: pd.DataFrame | None) -> str | None:
 
 def n_pseudo_habits(n: int, k_max: int, min_n: int) -> int:
     """Number of k-means pseudo-habits for ``n`` particles: ``k_max``, fewer when the clusters
-    would average under ``2 * min_n`` particles (0 when fewer than two such clusters fit)."""
+    would average under ``2 * min_n`` particles (0 when fewer than two such clusters fit).
+
+    >>> n_pseudo_habits(1000, k_max=10, min_n=30), n_pseudo_habits(200, 10, 30), n_pseudo_habits(100, 10, 30)
+    (10, 3, 0)
+    """
     k = min(int(k_max), int(n) // (2 * int(min_n)))
     return k if k >= 2 else 0
 
@@ -97,6 +113,11 @@ def particle_size(ds, rows: Sequence[int], min_n: int = 1, chunk: int = 4096) ->
     the minimum enclosing circle of the particle mask (``features.geometric_features``'
     ``max_dim``), in um when every row's ``pixel_um`` is known and in pixels otherwise. Blank
     frames are NaN.
+
+    >>> from types import SimpleNamespace
+    >>> ds = SimpleNamespace(meta=pd.DataFrame({"dmax_um": [120.0, 80.0, 300.0]}))
+    >>> particle_size(ds, [2, 0])
+    (array([300., 120.]), 'um', 'particle size: dmax_um from the metadata')
     """
     from icepaper.data.features import geometric_features
 
@@ -121,6 +142,10 @@ def quantile_bins(values: Sequence[float], n_bins: int, log: bool = False) -> tu
 
     Labels are the bin index 0..k-1 (NaN for missing values); centres are the median value
     in each bin (the geometric median when ``log``, i.e. computed on log10 values).
+
+    >>> lab, centres = quantile_bins([1.0, 2.0, 3.0, 4.0, np.nan], 2)
+    >>> lab.tolist()[:4], centres.to_dict()
+    ([0.0, 0.0, 1.0, 1.0], {0: 1.5, 1: 3.5})
     """
     v = pd.Series(np.asarray(values, dtype=np.float64))
     t = np.log10(v.where(v > 0)) if log else v
@@ -143,6 +168,12 @@ def class_similarity(emb: np.ndarray, labels: Sequence, min_n: int = 2) -> pd.Da
     cosine over all cross-class pairs; diagonal: the unbiased within-class mean cosine over
     distinct pairs, ``(n R^2 - 1) / (n - 1)``. Classes with fewer than ``min_n`` rows are left out
     (no class left: an empty frame).
+
+    >>> emb = [[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]]
+    >>> class_similarity(emb, ["a", "a", "b", "b"]).round(2)
+         a    b
+    a  1.0  0.1
+    b  0.1  1.0
     """
     x = l2_normalize(emb)
     lab = pd.Series(list(labels), dtype=object)
@@ -212,6 +243,13 @@ def analyse_diversity(
     per-class kappa when labels exist, else one kappa for the whole set). ``size``: the particle
     size per row in ``size_unit`` (default: ``meta["dmax_um"]``, um). Temperature slope in kappa
     per deg C, size slope in kappa per decade of size (bins equal-count on log10 size).
+
+    Without metadata: one kappa of the whole set, and the reasons for what was skipped.
+
+    >>> emb = np.random.default_rng(0).normal(size=(60, 8))
+    >>> rep = analyse_diversity(emb, min_n=20, n_boot=20)
+    >>> list(rep.by), rep.skipped["kappa vs temperature"]
+    (['all'], 'no temperature_c metadata (or fewer than 40 values)')
     """
     n = len(emb)
     meta = pd.DataFrame(index=range(n)) if meta is None else meta.reset_index(drop=True)
@@ -267,7 +305,13 @@ def analyse_diversity(
 
 
 def summary_table(rep: DiversityReport) -> pd.DataFrame:
-    """All group tables of a report stacked, one row per (factor, group)."""
+    """All group tables of a report stacked, one row per (factor, group).
+
+    >>> rep = analyse_diversity(np.random.default_rng(0).normal(size=(60, 8)), min_n=20, n_boot=20)
+    >>> summary_table(rep)[["factor", "group", "n", "m"]]
+      factor group   n   m
+    0    all   all  60  60
+    """
     cols = ["factor", "group", "x", "n", "m", "R", "kappa", "ci_low", "ci_high", "kappa_paper", "entropy", "note"]
     parts = []
     for f in rep.by:

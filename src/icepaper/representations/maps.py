@@ -22,7 +22,12 @@ MIN_DISTINCT = 5  # fewer distinct rows than this: PCA layout instead of t-SNE /
 
 def distinct_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(row indices of the distinct rows of ``x`` in order of first occurrence, and for every
-    row the position of its distinct row among them), so ``x[first][inverse] == x``."""
+    row the position of its distinct row among them), so ``x[first][inverse] == x``.
+
+    >>> first, inverse = distinct_rows(np.array([[0, 0], [1, 1], [0, 0], [2, 2]]))
+    >>> first.tolist(), inverse.tolist()
+    ([0, 1, 3], [0, 1, 0, 2])
+    """
     x = np.ascontiguousarray(x)
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D (N, D) array, got shape {x.shape}")
@@ -36,7 +41,11 @@ def distinct_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pca_layout(x: np.ndarray) -> np.ndarray:
-    """(N, 2) float32: the first two principal components of ``x`` (zeros where fewer exist)."""
+    """(N, 2) float32: the first two principal components of ``x`` (zeros where fewer exist).
+
+    >>> pca_layout(np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0]])).round(3).tolist()
+    [[-1.0, 0.0], [1.0, 0.0]]
+    """
     x = np.asarray(x, np.float64)
     out = np.zeros((len(x), 2), np.float32)
     if len(x) < 2:
@@ -51,7 +60,14 @@ def pca_layout(x: np.ndarray) -> np.ndarray:
 def map_distinct(x: np.ndarray, fit: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """(N, 2) float32 map of ``x``: ``fit`` on the distinct rows (at least ``MIN_DISTINCT`` of
     them, else ``pca_layout``), each row placed at its distinct row's point. Raises if the map
-    has a non-finite coordinate."""
+    has a non-finite coordinate.
+
+    Fewer than ``MIN_DISTINCT`` distinct rows: the PCA layout, duplicates on one point.
+
+    >>> y = map_distinct(np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 0.0]]), fit=None)
+    >>> y.shape, bool((y[0] == y[2]).all())
+    ((3, 2), True)
+    """
     x = np.asarray(x, np.float32)
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D (N, D) array, got shape {x.shape}")
@@ -74,6 +90,11 @@ def tsne_2d(x: np.ndarray, seed: int = 0, standardise: bool = True, max_perplexi
     thread: the map is then the same on every machine (scikit-learn's threaded gradient
     depends on the thread count), and on shared cores it is several times faster
     (OpenMP threads spin-wait while others hold the cores).
+
+    Identical rows (all-white frames, say) map to one point instead of crashing:
+
+    >>> tsne_2d(np.ones((6, 4))).tolist()
+    [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
     """
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import StandardScaler
@@ -99,6 +120,12 @@ def umap_2d(x: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist: float
     (``precomputed_knn``), with a PCA initialisation: the same map as UMAP's defaults up to
     the initial layout, without compiling UMAP's own neighbour search (half its run time
     on a few thousand points).
+
+    >>> umap_2d(np.ones((4, 3)))  # too few distinct rows for a neighbourhood map
+    array([[0., 0.],
+           [0., 0.],
+           [0., 0.],
+           [0., 0.]], dtype=float32)
     """
     import warnings
 

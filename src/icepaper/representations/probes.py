@@ -44,7 +44,13 @@ def probe_splits(ds, scheme: str = DEFAULT_SCHEME) -> dict[str, np.ndarray]:
 
 def pick_scheme(ds, scheme: str = DEFAULT_SCHEME) -> str:
     """``scheme`` when ``ds`` has labels in it, else the first labelled scheme of the dataset
-    (``habit19``, ``habit4``, ``cpi``), else ``scheme`` unchanged (``skip_reason`` says why)."""
+    (``habit19``, ``habit4``, ``cpi``, ``oap``), else ``scheme`` unchanged (``skip_reason`` says why).
+
+    >>> from types import SimpleNamespace
+    >>> ds = SimpleNamespace(has_labels=lambda s: s == "habit4")
+    >>> pick_scheme(ds, "cpi"), pick_scheme(ds, "habit4")
+    ('habit4', 'habit4')
+    """
     from icepaper.data.packed import LABEL_SCHEMES
 
     if ds.has_labels(scheme):
@@ -57,6 +63,11 @@ def skip_reason(ds, scheme: str = DEFAULT_SCHEME) -> str | None:
 
     They need labels, at least two classes among the labelled train images, and labelled
     test images (val may be empty: C is then chosen by cross-validation on train).
+
+    >>> from types import SimpleNamespace
+    >>> ds = SimpleNamespace(has_labels=lambda s: s == "habit4")
+    >>> skip_reason(ds, "cpi")
+    "no 'cpi' labels (the dataset has 'habit4' labels)"
     """
     if not ds.has_labels(scheme):
         if pick_scheme(ds, scheme) != scheme:
@@ -147,12 +158,23 @@ def logistic_probe(
 
 
 def accuracy(y_true, y_pred) -> float:
-    """Accuracy in %."""
+    """Accuracy in %.
+
+    >>> accuracy(["a", "b", "b", "a"], ["a", "b", "a", "a"])
+    75.0
+    """
     return 100.0 * float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
 def per_class_accuracy(y_true, y_pred) -> pd.DataFrame:
-    """Per-class test accuracy (recall, %) and support, sorted by support."""
+    """Per-class test accuracy (recall, %) and support, sorted by support.
+
+    >>> per_class_accuracy(["a", "a", "a", "b"], ["a", "a", "b", "a"]).round(1)  # doctest: +NORMALIZE_WHITESPACE
+           n  accuracy
+    class
+    a      3      66.7
+    b      1       0.0
+    """
     df = pd.DataFrame({"y": np.asarray(y_true, dtype=object), "ok": np.asarray(y_true) == np.asarray(y_pred)})
     g = df.groupby("y")["ok"].agg(["size", "mean"]).rename(columns={"size": "n", "mean": "accuracy"})
     g["accuracy"] *= 100.0
@@ -244,6 +266,16 @@ def probe_table(
 
     A ``None`` result is a row that could not run here; its note is ``why[row]`` (default: the
     ImageNet weights are not available offline).
+
+    >>> from types import SimpleNamespace
+    >>> t = probe_table({"random-init ViT": SimpleNamespace(knn=30.123, logreg=41.0), "iBOT ImageNet": None})
+    >>> t[["kNN % (ours)", "logreg % (paper)"]]  # doctest: +NORMALIZE_WHITESPACE
+                     kNN % (ours)  logreg % (paper)
+    model
+    random-init ViT         30.12               NaN
+    iBOT ImageNet             NaN              82.0
+    >>> t.loc["iBOT ImageNet", "note"]
+    'not available offline (no ImageNet weights file)'
     """
     rows = []
     for name, r in results.items():

@@ -46,7 +46,13 @@ SPHERE_SEGMENTS = 24  # volume/area within 0.01 % of 48 segments, twice as fast
 # ----------------------------------------------------------------------------- directions
 @lru_cache(maxsize=64)
 def spherical_code(n: int, iters: int = 400) -> np.ndarray:
-    """``n`` well-spread unit vectors (n, 3): Thomson points by projected repulsion (cached)."""
+    """``n`` well-spread unit vectors (n, 3): Thomson points by projected repulsion (cached).
+
+    Four points spread like a tetrahedron's vertices (109.47 deg apart):
+
+    >>> round(math.degrees(min_angle(spherical_code(4))))
+    109
+    """
     if n < 1:
         raise ValueError(f"need at least one direction, got n={n}")
     if n == 1:
@@ -68,7 +74,11 @@ def spherical_code(n: int, iters: int = 400) -> np.ndarray:
 
 
 def min_angle(directions: np.ndarray) -> float:
-    """Smallest angle (radians) between any two of the unit vectors."""
+    """Smallest angle (radians) between any two of the unit vectors.
+
+    >>> round(min_angle(np.eye(3)), 4)  # pi / 2
+    1.5708
+    """
     if len(directions) < 2:
         return math.pi
     g = np.clip(directions @ directions.T, -1, 1)
@@ -84,7 +94,12 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
 
 
 def jitter_in_cone(d: np.ndarray, half_angle: float, rng: np.random.Generator) -> np.ndarray:
-    """Unit vector drawn uniformly from the spherical cap of ``half_angle`` around ``d``."""
+    """Unit vector drawn uniformly from the spherical cap of ``half_angle`` around ``d``.
+
+    >>> d = jitter_in_cone(np.array([0.0, 0.0, 1.0]), 0.1, np.random.default_rng(0))
+    >>> round(float(d @ d), 6), bool(d[2] >= math.cos(0.1))
+    (1.0, True)
+    """
     u, v = _basis(d)
     cos_t = 1 - rng.uniform() * (1 - math.cos(half_angle))
     sin_t = math.sqrt(max(0.0, 1 - cos_t**2))
@@ -104,7 +119,17 @@ def _basis(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------- geometry
 @dataclass
 class Rosette:
-    """One bullet rosette: sphere radius, apex distance and per-arm bullets (um)."""
+    """One bullet rosette: sphere radius, apex distance and per-arm bullets (um).
+
+    Two opposite arms along x: sphere radius 10, apex 5 inside it, pyramid height 8, prism
+    circumradius 4 and length 12; the outer faces lie at 10 - 5 + 8 + 12 = 25 um:
+
+    >>> ros = Rosette(r0=10.0, h0=5.0, hp=8.0, directions=[[1, 0, 0], [-1, 0, 0]], a=4.0, c=6.0)
+    >>> ros.n_arms, [v.shape for v in ros.bullet_vertices()]
+    (2, [(13, 3), (13, 3)])
+    >>> round(outer_radius(ros), 3)  # sqrt(25^2 + 4^2)
+    25.318
+    """
 
     r0: float
     h0: float
@@ -141,7 +166,12 @@ class Rosette:
 
 def sample_rosette(rng: np.random.Generator, n_arms: int | None = None,
                    n_range: tuple[int, int] = N_ARMS_RANGE) -> Rosette:
-    """Draw one rosette with the published sampling (module docstring); sizes in um."""
+    """Draw one rosette with the published sampling (module docstring); sizes in um.
+
+    >>> ros = sample_rosette(np.random.default_rng(0), n_arms=6)
+    >>> ros.n_arms, bool(outer_radius(ros) <= max_radius_um())
+    (6, True)
+    """
     n = int(rng.integers(n_range[0], n_range[1] + 1)) if n_arms is None else int(n_arms)
     if n < 1:
         raise ValueError(f"a rosette needs at least one arm, got {n}")
@@ -199,7 +229,15 @@ def to_trimesh(manifold):
 
 
 def minimal_bounding_sphere(points: np.ndarray) -> tuple[np.ndarray, float]:
-    """Centre and radius of the smallest sphere enclosing ``points`` (trimesh.nsphere)."""
+    """Centre and radius of the smallest sphere enclosing ``points`` (trimesh.nsphere).
+
+    The corners of a cube of side 2:
+
+    >>> from itertools import product
+    >>> centre, radius = minimal_bounding_sphere(list(product([-1, 1], repeat=3)))
+    >>> centre.round(6).tolist(), round(radius, 4)  # sqrt(3)
+    ([0.0, 0.0, 0.0], 1.7321)
+    """
     import trimesh
 
     centre, radius = trimesh.nsphere.minimum_nsphere(np.asarray(points, float))
@@ -223,6 +261,11 @@ def rosette_properties(rosette: Rosette, check_watertight: bool = True,
     """Exact 3-D properties of the unioned rosette (um, um^2, um^3, ug; ratios unitless).
 
     Raises RuntimeError if the union is not a watertight solid.
+
+    >>> ros = Rosette(r0=10.0, h0=5.0, hp=8.0, directions=[[1, 0, 0], [-1, 0, 0]], a=4.0, c=6.0)
+    >>> p = rosette_properties(ros)
+    >>> p["n_arms"], p["watertight"], round(p["dmax_um"], 1), bool(0 < p["rho_eff"] < 1)
+    (2, True, 50.6, True)
     """
     solid = rosette_manifold(rosette, segments)
     volume = float(solid.volume())
@@ -270,7 +313,11 @@ def _sphere_points(n: int = 400) -> np.ndarray:
 
 
 def max_radius_um(n_range: tuple[int, int] = N_ARMS_RANGE) -> float:
-    """Upper bound of the distance from the centre to any point of a sampled rosette (um)."""
+    """Upper bound of the distance from the centre to any point of a sampled rosette (um).
+
+    >>> round(max_radius_um(), 1), round(max_radius_um((4, 4)), 1)
+    (563.6, 514.2)
+    """
     n = n_range[1]
     s = (n - 4) / 8
     a = A_RANGE_UM[1]

@@ -29,25 +29,41 @@ _SHIFT = 4  # fixed-point bits for sub-pixel vertices
 
 
 def default_pixel_um(image_size: int, n_range: tuple[int, int] = (4, 10)) -> float:
-    """The um per pixel at which the largest possible rosette still fits (1 px margin)."""
+    """The um per pixel at which the largest possible rosette still fits (1 px margin).
+
+    >>> round(default_pixel_um(64), 2)
+    18.18
+    """
     return fit_pixel_um(max_radius_um(n_range), image_size)
 
 
 def fit_pixel_um(radius_um: float, image_size: int) -> float:
-    """The um per pixel at which a particle of ``radius_um`` around the centre fits (1 px margin)."""
+    """The um per pixel at which a particle of ``radius_um`` around the centre fits (1 px margin).
+
+    >>> fit_pixel_um(31.0, 64)  # a 62 um wide particle in 62 of 64 pixels
+    1.0
+    """
     if image_size < 4:
         raise ValueError(f"image_size must be at least 4 px, got {image_size}")
     return 2 * float(radius_um) / (image_size - 2)
 
 
 def rotation_about_y(theta_deg: float) -> np.ndarray:
-    """Rotation by ``theta_deg`` about the image's vertical (y) axis."""
+    """Rotation by ``theta_deg`` about the image's vertical (y) axis.
+
+    >>> (rotation_about_y(90.0) @ [0.0, 0.0, 1.0]).round(6).tolist()
+    [1.0, 0.0, 0.0]
+    """
     t = math.radians(theta_deg)
     return np.array([[math.cos(t), 0, math.sin(t)], [0, 1, 0], [-math.sin(t), 0, math.cos(t)]])
 
 
 def view_rotations(R: np.ndarray, angles_deg=(0.0, 90.0, 120.0)) -> list[np.ndarray]:
-    """The rotation of each view: the first ``R``, the others ``theta`` apart from it."""
+    """The rotation of each view: the first ``R``, the others ``theta`` apart from it.
+
+    >>> [float(Rv.round(3)[0, 2]) for Rv in view_rotations(np.eye(3), (0.0, 90.0))]
+    [0.0, 1.0]
+    """
     return [rotation_about_y(a) @ R for a in angles_deg]
 
 
@@ -73,13 +89,28 @@ def render_silhouette(rosette: Rosette, R: np.ndarray, image_size: int, pixel_um
 
 def render_views(rosette: Rosette, R: np.ndarray, image_size: int, pixel_um: float,
                  angles_deg=(0.0, 90.0, 120.0)) -> np.ndarray:
-    """Views (len(angles), S, S) uint8 of one rosette, the first along ``R``."""
+    """Views (len(angles), S, S) uint8 of one rosette, the first along ``R``.
+
+    >>> from .meshes import Rosette
+    >>> ros = Rosette(r0=10.0, h0=5.0, hp=8.0, directions=[[1, 0, 0], [-1, 0, 0]], a=4.0, c=6.0)
+    >>> views = render_views(ros, np.eye(3), image_size=32, pixel_um=2.0, angles_deg=(0.0, 90.0))
+    >>> views.shape, views.dtype, int(views.max()), int(views.min())
+    ((2, 32, 32), dtype('uint8'), 230, 40)
+    >>> bool((views[0] < 135).sum() > (views[1] < 135).sum())  # seen end-on, the arms hide
+    True
+    """
     return np.stack([render_silhouette(rosette, Rv, image_size, pixel_um)
                      for Rv in view_rotations(R, angles_deg)])
 
 
 def projected_extent_um(rosette: Rosette, R: np.ndarray) -> tuple[float, float]:
-    """Width and height (um) of the exact projection's bounding box (for scale checks)."""
+    """Width and height (um) of the exact projection's bounding box (for scale checks).
+
+    >>> from .meshes import Rosette
+    >>> ros = Rosette(r0=10.0, h0=5.0, hp=8.0, directions=[[1, 0, 0], [-1, 0, 0]], a=4.0, c=6.0)
+    >>> [round(v, 3) for v in projected_extent_um(ros, np.eye(3))]  # 2 x 25 long, 2 a wide
+    [50.0, 20.0]
+    """
     pts = np.vstack(rosette.bullet_vertices()) @ R.T
     xs = np.concatenate([pts[:, 0], [-rosette.r0, rosette.r0]])
     ys = np.concatenate([pts[:, 1], [-rosette.r0, rosette.r0]])

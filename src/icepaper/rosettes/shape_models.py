@@ -50,7 +50,15 @@ def _require(meta: pd.DataFrame, where: str) -> None:
 
 def view_feature_table(images: np.ndarray, pixel_um: float | np.ndarray, views=(0,),
                        features=tuple(FEATURES)) -> pd.DataFrame:
-    """Columns ``<feature>_v<k>`` for each view ``k`` of ``images`` (n, n_views, S, S)."""
+    """Columns ``<feature>_v<k>`` for each view ``k`` of ``images`` (n, n_views, S, S).
+
+    >>> disc = np.full((32, 32), BACKGROUND, np.uint8)
+    >>> disc[(np.arange(32)[:, None] - 16) ** 2 + (np.arange(32) - 16) ** 2 < 64] = PARTICLE
+    >>> t = view_feature_table(np.stack([disc, disc])[None], pixel_um=2.0, views=(0, 1),
+    ...                        features=("circularity", "max_dim"))
+    >>> list(t.columns), round(float(t["max_dim_v1"].iloc[0]))
+    (['circularity_v0', 'max_dim_v0', 'circularity_v1', 'max_dim_v1'], 31)
+    """
     if np.ndim(images) != 4:
         raise ValueError(f"expected images of shape (n, n_views, S, S), got {np.shape(images)}")
     parts = []
@@ -61,7 +69,12 @@ def view_feature_table(images: np.ndarray, pixel_um: float | np.ndarray, views=(
 
 
 def select_views(table: pd.DataFrame, views, features=TALK_7) -> pd.DataFrame:
-    """The columns of ``table`` for the given views and features."""
+    """The columns of ``table`` for the given views and features.
+
+    >>> t = pd.DataFrame(columns=["area_v0", "area_v1", "complexity_v0", "complexity_v1"])
+    >>> list(select_views(t, (0, 1), features=["area"]).columns)
+    ['area_v0', 'area_v1']
+    """
     return table[[f"{f}_v{k}" for k in views for f in features]]
 
 
@@ -95,7 +108,12 @@ def feature_model(kind: str, task: str, seed: int = 0, rf_trees: int = 200,
 # ----------------------------------------------------------------------------- metrics
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray,
                        names=REG_TARGETS) -> dict[str, float]:
-    """R^2 and RMSE per target column."""
+    """R^2 and RMSE per target column.
+
+    >>> y = np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]])
+    >>> regression_metrics(y, y)
+    {'r2_rho_eff': 1.0, 'rmse_rho_eff': 0.0, 'r2_sa_eff': 1.0, 'rmse_sa_eff': 0.0}
+    """
     from sklearn.metrics import mean_squared_error, r2_score
 
     out = {}
@@ -106,7 +124,11 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray,
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels) -> dict:
-    """Balanced accuracy and the row-normalised confusion matrix (as nested lists)."""
+    """Balanced accuracy and the row-normalised confusion matrix (as nested lists).
+
+    >>> classification_metrics([4, 4, 6, 6], [4, 6, 6, 6], labels=[4, 6])
+    {'bacc_n_arms': 0.75, 'confusion': [[0.5, 0.5], [0.0, 1.0]]}
+    """
     from sklearn.metrics import balanced_accuracy_score, confusion_matrix
 
     cm = confusion_matrix(y_true, y_pred, labels=labels, normalize="true")
@@ -153,7 +175,11 @@ def fit_feature_models(X: pd.DataFrame, meta: pd.DataFrame, views: int, inputs: 
 
 
 def view_settings(angles_deg) -> list[tuple[tuple[int, ...], float | None]]:
-    """Input settings from the rendered view angles: one view, then view 0 with each other view."""
+    """Input settings from the rendered view angles: one view, then view 0 with each other view.
+
+    >>> view_settings((0.0, 90.0, 120.0))
+    [((0,), None), ((0, 1), 90.0), ((0, 2), 120.0)]
+    """
     return [((0,), None)] + [((0, k), float(a)) for k, a in enumerate(angles_deg) if k > 0]
 
 
@@ -309,7 +335,17 @@ def predict_image_model(model, images: np.ndarray, device: str = "cpu",
 # ----------------------------------------------------------------------------- tables
 def best_result(results: list[ModelResult], images: bool, views: int,
                 metric: str = "r2_rho_eff") -> ModelResult:
-    """The result with the highest ``metric`` among image (or feature) models with ``views``."""
+    """The result with the highest ``metric`` among image (or feature) models with ``views``.
+
+    >>> def res(model, views, inputs, r2, angle=None):
+    ...     m = {"r2_rho_eff": r2, "r2_sa_eff": r2, "bacc_n_arms": r2}
+    ...     return ModelResult(model, views, inputs, m, np.zeros((0, 2)), np.zeros(0), angle)
+    >>> results = [res("linear", 1, "TALK_7", 0.90), res("ResNet-18", 1, "images", 0.97),
+    ...            res("ResNet-18", 2, "images", 0.99, 90.0)]
+    >>> best = best_result(results, images=True, views=1)
+    >>> best.model, best.metrics["r2_rho_eff"]
+    ('ResNet-18', 0.97)
+    """
     pool = [r for r in results if (r.inputs == "images") == images and r.views == views]
     if not pool:
         raise ValueError(f"no {'image' if images else 'feature'} model with {views} view(s)")
@@ -317,7 +353,19 @@ def best_result(results: list[ModelResult], images: bool, views: int,
 
 
 def results_table(results: list[ModelResult]) -> pd.DataFrame:
-    """One row per model and input setting (test metrics)."""
+    """One row per model and input setting (test metrics).
+
+    >>> def res(model, views, inputs, r2, angle=None):
+    ...     m = {"r2_rho_eff": r2, "r2_sa_eff": r2, "bacc_n_arms": r2}
+    ...     return ModelResult(model, views, inputs, m, np.zeros((0, 2)), np.zeros(0), angle)
+    >>> results = [res("linear", 1, "TALK_7", 0.90), res("ResNet-18", 1, "images", 0.97),
+    ...            res("ResNet-18", 2, "images", 0.99, 90.0)]
+    >>> results_table(results)[["model", "views", "second_view_deg", "r2_rho_eff"]]
+           model  views  second_view_deg  r2_rho_eff
+    0     linear      1              NaN        0.90
+    1  ResNet-18      1              NaN        0.97
+    2  ResNet-18      2             90.0        0.99
+    """
     return pd.DataFrame([r.row() for r in results])
 
 

@@ -36,7 +36,16 @@ from icepaper.data.features import particle_mask
 # ----------------------------------------------------------------------------- inputs
 def prepare_images(images: np.ndarray, size: int, crop: bool = True, mask: bool = True,
                    margin: float = 0.08) -> np.ndarray:
-    """(n, S, S) uint8 dark-on-bright -> (n, size, size) float32 in [0, 1], particle bright."""
+    """(n, S, S) uint8 dark-on-bright -> (n, size, size) float32 in [0, 1], particle bright.
+
+    A dark disc on a bright frame becomes a bright disc filling the frame:
+
+    >>> img = np.full((32, 32), 230, np.uint8)
+    >>> img[(np.arange(32)[:, None] - 12) ** 2 + (np.arange(32) - 20) ** 2 < 25] = 40
+    >>> x = prepare_images(img[None], 16)
+    >>> x.shape, x.dtype, float(x.max()), float(x[0, 8, 8]), float(x[0, 0, 0])
+    ((1, 16, 16), dtype('float32'), 1.0, 1.0, 0.0)
+    """
     out = np.zeros((len(images), size, size), np.float32)
     for i, im in enumerate(np.asarray(images)):
         im = im.astype(np.float32)
@@ -69,6 +78,12 @@ def balanced_indices(labels, n_total: int, seed: int = 0, exclude=()) -> np.ndar
     """Sorted row indices with up to ``n_total // n_classes`` per class (all of smaller classes).
 
     Rows whose label is missing or in ``exclude`` are never drawn.
+
+    Up to 4 // 2 = 2 rows per class: two of the three "a" rows and the only "b" row.
+
+    >>> idx = balanced_indices(["a", "a", "a", "b", None, "blank"], 4, exclude=("blank",))
+    >>> len(idx), 3 in idx, bool(set(idx) <= {0, 1, 2, 3})
+    (3, True, True)
     """
     import pandas as pd
 
@@ -286,6 +301,13 @@ def kmeans_scores(z: np.ndarray, labels, k: int | None = None, seed: int = 0) ->
     The confusion matrix (rows: true classes, normalised by row) uses the one-to-one
     cluster-to-class matching that maximises agreement (Hungarian), as in the talk's
     spheres-vs-rosettes matrix.
+
+    Two well-separated blobs are found exactly:
+
+    >>> z = np.r_[np.zeros((5, 2)), np.ones((5, 2))] + 0.01 * np.arange(10)[:, None]
+    >>> s = kmeans_scores(z, ["sphere"] * 5 + ["rosette"] * 5)
+    >>> round(s["ari"], 6), round(s["nmi"], 6), s["classes"].tolist(), s["confusion"].tolist()
+    (1.0, 1.0, ['rosette', 'sphere'], [[1.0, 0.0], [0.0, 1.0]])
     """
     from scipy.optimize import linear_sum_assignment
     from sklearn.cluster import KMeans
@@ -312,6 +334,11 @@ def c2st(za: np.ndarray, zb: np.ndarray, seed: int = 0, folds: int = 5) -> float
 
     Equal-size subsamples; a standardised logistic regression. 0.5 means the sets cannot be
     told apart, 1.0 means they are fully separable.
+
+    >>> rng = np.random.default_rng(0)
+    >>> za, zb = rng.normal(size=(20, 2)), rng.normal(size=(20, 2)) + 10.0
+    >>> c2st(za, zb)
+    1.0
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -333,7 +360,13 @@ def c2st(za: np.ndarray, zb: np.ndarray, seed: int = 0, folds: int = 5) -> float
 
 def mmd_test(za: np.ndarray, zb: np.ndarray, n_perm: int = 200, seed: int = 0,
              max_n: int = 500) -> tuple[float, float]:
-    """Squared MMD (Gaussian kernel, median-heuristic bandwidth) and its permutation p-value."""
+    """Squared MMD (Gaussian kernel, median-heuristic bandwidth) and its permutation p-value.
+
+    >>> rng = np.random.default_rng(0)
+    >>> mmd2, p = mmd_test(rng.normal(size=(20, 2)), rng.normal(size=(20, 2)) + 10.0, n_perm=50)
+    >>> bool(mmd2 > 0.5), round(p, 3)  # the smallest p-value 50 permutations allow
+    (True, 0.02)
+    """
     from scipy.spatial.distance import cdist
 
     rng = np.random.default_rng(seed)
@@ -370,7 +403,13 @@ def umap_2d(z: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
 
 
 def domain_gap(za: np.ndarray, zb: np.ndarray, seed: int = 0, n_perm: int = 200) -> dict:
-    """C2ST accuracy, squared MMD and its permutation p-value between two embedding sets."""
+    """C2ST accuracy, squared MMD and its permutation p-value between two embedding sets.
+
+    >>> rng = np.random.default_rng(0)
+    >>> gap = domain_gap(rng.normal(size=(20, 2)), rng.normal(size=(30, 2)) + 10.0, n_perm=20)
+    >>> gap["c2st_accuracy"], gap["n"], round(gap["mmd_p"], 3)
+    (1.0, 20, 0.048)
+    """
     mmd2, p = mmd_test(za, zb, n_perm=n_perm, seed=seed)
     return {"c2st_accuracy": c2st(za, zb, seed=seed), "mmd2": mmd2, "mmd_p": p,
             "n": int(min(len(za), len(zb)))}

@@ -51,7 +51,13 @@ def curves_figure(results: Mapping[str, object], smooth: int = 5):
 
 
 def loss_drop(res, frac: float = 0.1) -> tuple[float, float]:
-    """(mean loss of the first ``frac`` of logged steps, mean loss of the last ``frac``)."""
+    """(mean loss of the first ``frac`` of logged steps, mean loss of the last ``frac``).
+
+    >>> from types import SimpleNamespace
+    >>> run = SimpleNamespace(log=pd.DataFrame({"loss": [9.0, 8.0, 5.0, 4.0, 3.0, 2.0, 2.0, 1.0, 1.0, 1.0]}))
+    >>> loss_drop(run, frac=0.2)  # mean of the first two and of the last two logged losses
+    (8.5, 1.0)
+    """
     loss = res.log["loss"].to_numpy()
     k = max(1, int(round(len(loss) * frac)))
     return float(np.mean(loss[:k])), float(np.mean(loss[-k:]))
@@ -61,7 +67,13 @@ def paired_gain(after: np.ndarray, before: np.ndarray, n_boot: int = 2000,
                 seed: int = 0) -> tuple[float, float, float]:
     """Accuracy gain ``mean(after) - mean(before)`` of two per-image correctness arrays on the
     same test images, and its 95 % paired bootstrap interval (images resampled together), in
-    percentage points."""
+    percentage points.
+
+    >>> after, before = np.array([1, 1, 1, 1, 0]), np.array([0, 1, 0, 1, 0])
+    >>> gain, lo, hi = paired_gain(after, before, n_boot=200)
+    >>> round(gain, 1), lo <= gain <= hi
+    (40.0, True)
+    """
     a, b = np.asarray(after, dtype=float), np.asarray(before, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or not len(a):
         raise ValueError(f"paired_gain needs two equal-length 1-D arrays, got {a.shape} and {b.shape}")
@@ -78,7 +90,13 @@ def knn_gains(hits: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict]:
     ``hits[run]`` = {"random_init": bool array, "trained": bool array} on the same test images.
     Per run: ``random_init`` and ``trained`` accuracy (0..1), ``gain_pp`` and ``gain_ci95_pp``
     (percentage points, 95 % paired bootstrap); plus ``vmf_vs_plain_ibot`` (trained iBOT-vMF
-    minus trained plain iBOT) when both runs are there."""
+    minus trained plain iBOT) when both runs are there.
+
+    >>> hits = {"ibot_vmf": {"random_init": np.array([0, 1, 0, 0]), "trained": np.array([1, 1, 1, 0])}}
+    >>> g = knn_gains(hits)["ibot_vmf"]
+    >>> g["random_init"], g["trained"], g["gain_pp"]
+    (0.25, 0.75, 50.0)
+    """
     knn: dict[str, dict] = {}
     for name, h in hits.items():
         gain, lo, hi = paired_gain(h["trained"], h["random_init"])
@@ -92,7 +110,13 @@ def knn_gains(hits: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict]:
 
 def knn_text(knn: Mapping[str, Mapping], n_test: int) -> str:
     """The lines notebook 03 prints for :func:`knn_gains`: accuracy before and after training per
-    run with the gain's interval and a verdict ("helped" when the whole interval is above 0)."""
+    run with the gain's interval and a verdict ("helped" when the whole interval is above 0).
+
+    >>> knn = {"ibot_vmf": {"random_init": 0.25, "trained": 0.75, "gain_pp": 50.0, "gain_ci95_pp": [10.0, 90.0]}}
+    >>> print(knn_text(knn, n_test=4))
+    kNN accuracy (%) on 4 test images; gain with its 95 % paired bootstrap interval:
+         iBOT-vMF (ViT): random init 25.0 -> trained 75.0; gain +50.0 pp [+10.0, +90.0] (helped)
+    """
     out = [f"kNN accuracy (%) on {n_test} test images; gain with its 95 % paired bootstrap interval:"]
     for name, k in knn.items():
         if name == "vmf_vs_plain_ibot":
@@ -111,7 +135,15 @@ def knn_text(knn: Mapping[str, Mapping], n_test: int) -> str:
 
 
 def runs_table(results: Mapping[str, object]) -> pd.DataFrame:
-    """One row per run: steps, images and crops seen, wall seconds, crops/s, first and last loss."""
+    """One row per run: steps, images and crops seen, wall seconds, crops/s, first and last loss.
+
+    >>> from types import SimpleNamespace
+    >>> run = SimpleNamespace(log=pd.DataFrame({"loss": [9.0, 8.0, 5.0, 4.0, 3.0, 2.0, 2.0, 1.0, 1.0, 1.0]}))
+    >>> run.__dict__.update(steps=10, images_seen=320, crops_seen=1280, seconds=12.34, images_per_sec=103.7)
+    >>> row = runs_table({"moco": run}).loc["MoCo v2 (ResNet)"]
+    >>> row[["seconds", "crops_per_sec", "loss_first_10pct", "loss_last_10pct"]].tolist()
+    [12.3, 103.7, 9.0, 1.0]
+    """
     rows = []
     for name, r in results.items():
         first, last = loss_drop(r)
