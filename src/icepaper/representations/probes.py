@@ -224,7 +224,7 @@ def evaluate_embeddings(
 
 def geometric_features_for(ds, rows: np.ndarray) -> pd.DataFrame:
     """The 13 baseline features (``features.BASELINE_13``, um units when ``pixel_um`` is known)."""
-    from .features import BASELINE_13, geometric_features
+    from icepaper.data.features import BASELINE_13, geometric_features
 
     rows = np.asarray(rows)
     px = ds.meta["pixel_um"].to_numpy(dtype=float)[rows] if "pixel_um" in ds.meta.columns else None
@@ -268,7 +268,8 @@ def probe_table(
     ImageNet weights are not available offline).
 
     >>> from types import SimpleNamespace
-    >>> t = probe_table({"random-init ViT": SimpleNamespace(knn=30.123, logreg=41.0), "iBOT ImageNet": None})
+    >>> paper = {"random-init ViT": (None, None), "iBOT ImageNet": (78.33, 82.00)}
+    >>> t = probe_table({"random-init ViT": SimpleNamespace(knn=30.123, logreg=41.0), "iBOT ImageNet": None}, paper)
     >>> t[["kNN % (ours)", "logreg % (paper)"]]  # doctest: +NORMALIZE_WHITESPACE
                      kNN % (ours)  logreg % (paper)
     model
