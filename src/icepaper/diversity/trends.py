@@ -302,10 +302,11 @@ def random_init_backbone(cfg) -> str:
     """Path of a random-init ViT of the profile's architecture (``ssl.pretrain.random_backbone``),
     exported once to the cache so its embeddings are cached like any other network's."""
     from icepaper.core.cache import cached_dir
+    from icepaper.core.profiles import cache_values
     from icepaper.representations.backbones import export_backbone
     from icepaper.ssl.pretrain import random_backbone
 
-    key = {"kind": "random_init_vit", "seed": cfg.seed, "pretrain": dict(cfg.profile.pretrain)}
+    key = {"kind": "random_init_vit", "seed": cfg.seed, "pretrain": cache_values(cfg.profile.pretrain, "pretrain")}
 
     def build(tmp):
         import torch

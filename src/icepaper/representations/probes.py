@@ -340,13 +340,14 @@ def backbone_file(cfg, which: str):
     from pathlib import Path
 
     from icepaper.core.cache import cached_dir
+    from icepaper.core.profiles import cache_values
 
     from .backbones import create_backbone, export_backbone
     from .embed import file_hash
 
     if which not in ("random", "imagenet"):
         raise ValueError(f"which must be 'random' or 'imagenet', got {which!r}")
-    key: dict[str, Any] = {"which": which, "pretrain": dict(cfg.profile.pretrain), "seed": int(cfg.seed)}
+    key: dict[str, Any] = {"which": which, "pretrain": cache_values(cfg.profile.pretrain, "pretrain"), "seed": int(cfg.seed)}
     if which == "imagenet":
         from .curation import imagenet_weights
 
