@@ -9,17 +9,20 @@ import pandas as pd
 import pytest
 import torch
 
+from icepaper.core.profiles import SSL_METHOD_HPARAMS
 from icepaper.ssl import data as ssl_data
 from icepaper.ssl.trainer import NonFiniteLossError, TrainSpec, load_checkpoint, train
 from icepaper.ssl.vmf import VMFDINOLoss, log_vmf_normalizer, vmf_logits
 
 # A tiny configuration: every test model trains in a fraction of a second per step.
-TINY = dict(
+TINY = {**SSL_METHOD_HPARAMS, **dict(  # a pretrain section: the methods' values of every profile
     vit="vit_tiny_patch16_224", vit_img_size=16, vit_patch=4, vit_depth=1, vit_embed_dim=32,
     vit_heads=2, head_hidden=32, head_bottleneck=16, n_prototypes=32, resnet="test_resnet",
     resnet_img_size=16, proj_hidden=32, proj_out=16, batch_size=8, steps=6, warmup_steps=1,
-    moco_queue=32, knn_images=40, num_workers=0, drop_path=0.0,
-)
+    moco_queue=32, knn_images=40, num_workers=0, drop_path=0.0, vit_local_size=8, n_local=2,
+    ibot_lr=5e-4, ibot_momentum=0.996, teacher_temp=0.07,  # the methods' paper values
+    moco_lr=0.3, byol_lr=0.2, moco_momentum=0.99,
+)}
 
 
 class StandInRecipe:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .profiles import COST, PROFILES
+from .profiles import COST, PROFILES, parse_set
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
@@ -16,7 +16,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         res = run_notebooks(profile=a.profile, data=a.data, out=a.out, only=a.only, resume=a.resume,
-                            seed=a.seed, publish=False if a.no_publish else None, fail_fast=a.fail_fast)
+                            seed=a.seed, publish=False if a.no_publish else None, fail_fast=a.fail_fast,
+                            overrides=parse_set(a.set))
     except NotebookFailed as e:
         res = e.results
     _print_summary(res, time.perf_counter() - t0)
@@ -38,7 +39,8 @@ def _print_summary(res, wall_s: float) -> None:
 def _cmd_prepare(a: argparse.Namespace) -> int:
     from .runner import prepare_notebooks
 
-    for p in prepare_notebooks(a.profile, Path(a.out), data=a.data, seed=a.seed, only=a.only):
+    for p in prepare_notebooks(a.profile, Path(a.out), data=a.data, seed=a.seed, only=a.only,
+                               overrides=parse_set(a.set)):
         print(p)
     return 0
 
@@ -98,6 +100,15 @@ def _cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override one profile value (repeatable), e.g. --set pretrain.steps=600 --set cssl.folds=3 "
+        "--set cssl.budgets='[32, \"all\"]'; sections: " + ", ".join(PROFILES["smoke"]) + ". VALUE is read as "
+        "a Python/JSON literal when it is one, else as a string; the values and overrides are "
+        "recorded in run.json and each results JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="icepaper", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -112,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fail-fast", action="store_true",
                    help="stop at the first notebook that fails (default: report it and run the rest)")
     r.add_argument("--seed", type=int, default=0)
+    _add_set(r)
     r.add_argument("--no-publish", action="store_true",
                    help="do not copy executed notebooks/figures back into the repository")
     r.set_defaults(func=_cmd_run)
@@ -122,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--data", default="")
     pr.add_argument("--only", default=None)
     pr.add_argument("--seed", type=int, default=0)
+    _add_set(pr)
     pr.set_defaults(func=_cmd_prepare)
 
     sub.add_parser("profiles", help="list the profiles and their cost").set_defaults(func=_cmd_profiles)

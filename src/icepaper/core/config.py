@@ -2,8 +2,11 @@
 
 Every notebook starts with::
 
-    cfg = icepaper.setup("03_pretraining", profile=profile, seed=seed, data=data, out=out)
+    cfg = icepaper.setup("03_pretraining", profile=profile, seed=seed, data=data, out=out,
+                         overrides=overrides)
 
+``overrides`` (``{"pretrain.steps": 600}``; ``{}`` in the parameters cell, filled by
+``icepaper run --set pretrain.steps=600``) changes profile values for this run.
 ``cfg`` carries the profile sizes, the seed, the device, the dataset location and the
 output folders, and writes figures (PNG + PDF) and the notebook's results JSON.
 """
@@ -18,7 +21,7 @@ from typing import Any
 
 from . import paths
 from .atomic import atomic_write_json
-from .profiles import Profile, get_profile
+from .profiles import Profile, get_profile, parse_set
 from .seeding import seed_everything
 
 #: ``data`` values that name a generated dataset instead of a path, and their kind.
@@ -88,6 +91,8 @@ class RunConfig:
         payload = {
             "notebook": self.notebook,
             "profile": self.profile.name,
+            "profile_values": self.profile.as_dict(),  # every value of every section, overrides applied
+            "overrides": dict(self.profile.overrides),
             "seed": self.seed,
             "data": self.data or "synthetic-default",
             "device": self.device,
@@ -151,9 +156,15 @@ def setup(
     seed: int = 0,
     data: str = "",
     out: str = "",
+    overrides: dict[str, Any] | list[str] | None = None,
 ) -> RunConfig:
-    """Validate the parameters, seed everything, set plotting defaults, return the config."""
-    prof = get_profile(profile)
+    """Validate the parameters, seed everything, set plotting defaults, return the config.
+
+    ``overrides`` maps ``"section.key"`` to a value that replaces the profile's
+    (``{"cssl.folds": 3}``); an unknown key or a value of the wrong type is a ValueError."""
+    if isinstance(overrides, (list, tuple)):  # ["pretrain.steps=600", ...], as on the command line
+        overrides = parse_set(overrides)
+    prof = get_profile(profile, overrides)
     data = resolve_data(data)
     out_dir = Path(out).expanduser().resolve() if out else paths.default_out_dir()
     seed_everything(seed)

@@ -10,9 +10,32 @@ Each notebook reads its own section (``profile.data``, ``profile.pretrain`` ...)
 
 from __future__ import annotations
 
+import ast
 import copy
+import json
 from collections.abc import Mapping
 from typing import Any
+
+# The SSL methods' own hyperparameters that no profile changes (iBOT's ViT-S/16, MoCo v2's and
+# BYOL's published values; see icepaper.ssl.ibot / .moco / .byol). Every profile's ``pretrain``
+# section holds them (``--set pretrain.drop_path=0`` overrides one). They entered the profiles
+# after pretraining caches existed: cache keys leave a key of this table out while it keeps this
+# value (:func:`cache_values`), so those caches stay valid.
+SSL_METHOD_HPARAMS: dict[str, Any] = {
+    "ibot_min_lr": 1e-6,  # iBOT: cosine lr decay down to this
+    "ibot_wd_start": 0.04,  # iBOT: weight decay cosine 0.04 -> 0.4
+    "ibot_wd_end": 0.4,
+    "teacher_temp_start": 0.04,  # iBOT: teacher temperature warm-up start (to ``teacher_temp``)
+    "teacher_temp_warmup_frac": 0.3,  # ... over this share of the steps
+    "clip_grad": 3.0,  # iBOT gradient clipping (norm)
+    "freeze_last_layer_steps": 0,  # iBOT: steps the prototype layer stays frozen
+    "drop_path": 0.1,  # iBOT: student stochastic depth (linear)
+    "moco_wd": 1e-6,  # MoCo v2 LARS weight decay
+    "moco_temperature": 0.2,  # MoCo v2 InfoNCE temperature
+    "byol_wd": 1.5e-6,  # BYOL LARS weight decay
+    "byol_momentum": 0.99,  # BYOL target EMA momentum at step 0 (cosine to 1)
+    "clip_grad_resnet": 0.0,  # MoCo / BYOL gradient clipping (0 = none)
+}
 
 _SMOKE: dict[str, dict[str, Any]] = {
     "data": {
@@ -54,6 +77,7 @@ _SMOKE: dict[str, dict[str, Any]] = {
         "knn_images": 300,
         "heldout_images": 128,  # images of the held-out MoCo / BYOL loss
         "num_workers": 0,
+        **SSL_METHOD_HPARAMS,
     },
     "embed": {"batch_size": 128},
     "curation": {"levels": 2, "k": [24, 6], "resampling_steps": 2, "samples_per_cluster": [10, 2],
@@ -148,6 +172,7 @@ _DEFAULT: dict[str, dict[str, Any]] = {
         "knn_images": 2000,
         "heldout_images": 1024,
         "num_workers": 2,
+        **SSL_METHOD_HPARAMS,
     },
     "embed": {"batch_size": 256},
     "curation": {"levels": 2, "k": [200, 30], "resampling_steps": 3, "samples_per_cluster": [20, 2],
@@ -239,6 +264,7 @@ _PAPER: dict[str, dict[str, Any]] = {
         "knn_images": 20000,
         "heldout_images": 4096,
         "num_workers": 12,
+        **SSL_METHOD_HPARAMS,
     },
     "embed": {"batch_size": 1024},
     "curation": {"levels": 3, "k": [20000, 1000, 100], "resampling_steps": 10,
@@ -309,13 +335,32 @@ COST = {
 
 
 class Section(Mapping):
-    """A read-only mapping whose keys are also attributes (``profile.data.n_images``)."""
+    """A read-only mapping whose keys are also attributes (``profile.data.n_images``).
 
-    def __init__(self, values: dict[str, Any]):
+    A key the profile does not define is an error naming it (``profile 'smoke' has no key
+    'pretrain.stepz'``), also through ``get``: profiles hold every value, code holds no defaults.
+    """
+
+    def __init__(self, values: dict[str, Any], profile: str = "?", name: str = "?"):
         self.__dict__["_values"] = dict(values)
+        self.__dict__["_where"] = (profile, name)
+
+    def _missing(self, key: str) -> str:
+        profile, name = self._where
+        return f"profile {profile!r} has no key '{name}.{key}' (its {name} keys: {', '.join(self._values)})"
 
     def __getitem__(self, key: str) -> Any:
-        return self._values[key]
+        try:
+            return self._values[key]
+        except KeyError:
+            raise KeyError(self._missing(key)) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``section[key]``; a missing key is a KeyError too (``default`` is never used)."""
+        return self[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
 
     def __iter__(self):
         return iter(self._values)
@@ -324,45 +369,55 @@ class Section(Mapping):
         return len(self._values)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
         try:
             return self.__dict__["_values"][name]
         except KeyError:
-            raise AttributeError(name) from None
+            raise AttributeError(self._missing(name)) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("profile sections are read-only; change sizes in profiles.py")
+        raise AttributeError("profile sections are read-only; change sizes in profiles.py or with --set")
 
     def __repr__(self) -> str:
         return f"Section({self._values!r})"
 
 
 class Profile:
-    """The sizes of one named profile, by section (``Profile('smoke').pretrain.steps``)."""
+    """The sizes of one named profile, by section (``Profile('smoke').pretrain.steps``), with
+    ``overrides`` (``{"pretrain.steps": 600}``, see :func:`apply_overrides`) applied."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, overrides: Mapping[str, Any] | None = None):
         if name not in PROFILES:
             raise ValueError(
                 f"unknown profile {name!r}; valid profiles are: {', '.join(PROFILES)}"
             )
         self.name = name
-        self._sections = {k: Section(copy.deepcopy(v)) for k, v in PROFILES[name].items()}
+        values = copy.deepcopy(PROFILES[name])
+        self.overrides = apply_overrides(values, overrides or {}, name)
+        self._sections = {k: Section(v, name, k) for k, v in values.items()}
 
     def __getattr__(self, section: str) -> Section:
+        if section.startswith("__"):
+            raise AttributeError(section)
         try:
             return self.__dict__["_sections"][section]
         except KeyError:
-            raise AttributeError(f"profile has no section {section!r}") from None
+            raise AttributeError(f"profile {self.__dict__.get('name')!r} has no section {section!r} "
+                                 f"(sections: {', '.join(self.__dict__.get('_sections', {}))})") from None
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         """Plain nested dict of every section (for results JSON and cache keys)."""
         return {k: dict(v) for k, v in self._sections.items()}
 
     def __repr__(self) -> str:
-        return f"Profile({self.name!r})"
+        over = f", overrides={self.overrides!r}" if self.overrides else ""
+        return f"Profile({self.name!r}{over})"
 
 
-def get_profile(name: str) -> Profile:
-    """Return the named profile, or raise ValueError listing the valid names.
+def get_profile(name: str, overrides: Mapping[str, Any] | None = None) -> Profile:
+    """Return the named profile with ``overrides`` applied, or raise ValueError naming what is
+    wrong (unknown profile, section or key, or a value of the wrong type).
 
     >>> p = get_profile("smoke")
     >>> p, p.name, sorted(p.as_dict()) == sorted(PROFILES["smoke"])
@@ -372,4 +427,79 @@ def get_profile(name: str) -> Profile:
     ...
     ValueError: unknown profile 'huge'; valid profiles are: smoke, default, paper
     """
-    return Profile(name)
+    return Profile(name, overrides)
+
+
+def _allowed_types(section: str, key: str) -> tuple[type, ...]:
+    """The types ``section.key`` has in the profiles (a float key also takes an int)."""
+    types = {type(p[section][key]) for p in PROFILES.values() if key in p.get(section, {})}
+    return tuple(sorted(types, key=lambda t: t.__name__))
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join("None" if t is type(None) else t.__name__ for t in types)
+
+
+def apply_overrides(values: dict[str, dict[str, Any]], overrides: Mapping[str, Any],
+                    profile: str = "?") -> dict[str, Any]:
+    """Set ``values[section][key]`` for each ``"section.key": value`` of ``overrides``; return
+    the overrides as applied (an int given for a float key becomes a float).
+
+    An unknown section or key, or a value whose type no profile gives that key (a string for
+    an int, say), is a ValueError of one line naming it and what is allowed."""
+    applied: dict[str, Any] = {}
+    for name, value in overrides.items():
+        section, dot, key = str(name).partition(".")
+        if not dot or not key:
+            raise ValueError(f"override {name!r}: expected SECTION.KEY, e.g. pretrain.steps")
+        if section not in values:
+            raise ValueError(f"override {name!r}: unknown profile section {section!r} "
+                             f"(sections: {', '.join(values)})")
+        if key not in values[section]:
+            raise ValueError(f"override {name!r}: profile {profile!r} has no key '{section}.{key}' "
+                             f"(its {section} keys: {', '.join(values[section])})")
+        types = _allowed_types(section, key)
+        if float in types and type(value) is int:
+            value = float(value)
+        if type(value) not in types:
+            raise ValueError(f"override {name}={value!r}: a {type(value).__name__}, but {section}.{key} "
+                             f"takes {_type_names(types)} (e.g. {values[section][key]!r})")
+        values[section][key] = value
+        applied[f"{section}.{key}"] = value
+    return applied
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: a Python or JSON literal (``600``, ``1e-3``, ``[32, "all"]``, ``None``,
+    ``null``, ``true``) when it parses as one, else the string itself (``head``)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_set(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """``["pretrain.steps=600", "cssl.folds=3"]`` -> ``{"pretrain.steps": 600, "cssl.folds": 3}``
+    (values by :func:`parse_value`; a later item for the same key wins)."""
+    out: dict[str, Any] = {}
+    for item in items or ():
+        name, eq, text = str(item).partition("=")
+        name = name.strip()
+        section, dot, key = name.partition(".")
+        if not eq or not dot or not section or not key:
+            raise ValueError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. pretrain.steps=600")
+        out[name] = parse_value(text.strip())
+    return out
+
+
+def cache_values(section: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """``section`` as a plain dict for a cache key: the ``pretrain`` keys of
+    :data:`SSL_METHOD_HPARAMS` are left out while they hold that value (they joined the
+    profiles after caches existed), so the keys of earlier runs still match."""
+    neutral = SSL_METHOD_HPARAMS if name == "pretrain" else {}
+    return {k: v for k, v in dict(section).items()
+            if not (k in neutral and type(v) is type(neutral[k]) and v == neutral[k])}

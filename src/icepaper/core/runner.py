@@ -7,7 +7,9 @@
 - ``<out>/results/NN_name.json``      each notebook's headline numbers
 - ``<out>/run.json``                  per notebook: wall time, status ("running" while it
                                       runs, then ok / failed / died, with the cell and error),
-                                      profile, data path, git commit, package versions, device
+                                      profile, data path, git commit, package versions, device,
+                                      every profile value (``profile_values``) and the
+                                      ``overrides`` (``--set section.key=value``) applied
 
 A failed notebook, or one whose kernel died (segfault, out-of-memory kill), is reported in
 one line with its executed copy kept, and the run goes on (``fail_fast=True`` stops it);
@@ -191,6 +193,7 @@ def run_notebooks(
     notebooks_folder: Path | None = None,
     echo=print,
     fail_fast: bool = False,
+    overrides: dict[str, Any] | None = None,
 ) -> list[NotebookResult]:
     """Run the notebooks in order and return one ``NotebookResult`` each.
 
@@ -200,11 +203,14 @@ def run_notebooks(
     ``NotebookFailed`` is raised at the end, one line per failed notebook. Each notebook is
     marked "running" in ``run.json`` before it starts and executed into a temporary file that
     is renamed when done, so an interrupted run is never mistaken for a finished one by
-    ``resume``.
+    ``resume``. ``overrides`` (``{"pretrain.steps": 600}``) change profile values; they reach
+    each notebook as its ``overrides`` parameter.
     """
     import papermill as pm
 
-    get_profile(profile)  # unknown profile: clear error before anything runs
+    overrides = dict(overrides or {})
+    prof = get_profile(profile, overrides)  # unknown profile, bad --set: clear error before anything runs
+    overrides = prof.overrides
     data = _check_data(data)
     out = Path(out).expanduser().resolve() if out else paths.default_out_dir().parent / profile
     if publish is None:
@@ -214,11 +220,12 @@ def run_notebooks(
 
     run_path = out / "run.json"
     record = _read_record(run_path)
-    same_inputs = record.get("profile") == profile and record.get("data") == (data or "synthetic-default")
+    same_inputs = record.get("profile") == profile and record.get("data") == (data or "synthetic-default") \
+        and record.get("overrides", {}) == overrides
     if not ((resume or only is not None) and same_inputs):
         record = {}  # a full run starts a fresh record; --only/--resume keep the other notebooks' entries
     record.update({"profile": profile, "data": data or "synthetic-default", "seed": seed,
-                   **environment_record()})
+                   "overrides": overrides, "profile_values": prof.as_dict(), **environment_record()})
     record.setdefault("notebooks", {})
 
     results: list[NotebookResult] = []
@@ -228,16 +235,17 @@ def run_notebooks(
         prev = record["notebooks"].get(stem, {})
         if resume and prev.get("status") == "ok" and prev.get("source_sha") == _sha(src) \
                 and prev.get("profile") == profile and prev.get("data") == record["data"] \
-                and executed_completely(dest):
+                and prev.get("overrides", {}) == overrides and executed_completely(dest):
             results.append(NotebookResult(stem, "skipped (resume)", 0.0))
             echo(f"[{i}/{len(nbs)}] {stem:<28} {'-':>8}   skipped (up to date)")
             continue
-        entry: dict[str, Any] = {"profile": profile, "data": record["data"], "source_sha": _sha(src),
+        entry: dict[str, Any] = {"profile": profile, "data": record["data"], "overrides": overrides,
+                                 "source_sha": _sha(src),
                                  "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "status": "running",
                                  "pid": os.getpid()}
         record["notebooks"][stem] = entry
         atomic_write_json(run_path, record)
-        res = _execute_one(pm, src, dest, profile, seed, data, out)
+        res = _execute_one(pm, src, dest, notebook_parameters(profile, seed, data, out, overrides))
         entry.pop("pid")
         entry.update(status=res.status, wall_s=round(res.wall_s, 1))
         if res.status != "ok":
@@ -277,7 +285,17 @@ class _Outcome:
     message: str = ""  # the one-line report
 
 
-def _execute_one(pm, src: Path, dest: Path, profile: str, seed: int, data: str, out: Path) -> _Outcome:
+def notebook_parameters(profile: str, seed: int, data: str, out: Path,
+                        overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The papermill parameters of every notebook; ``overrides`` only when there are some, so
+    an executed notebook without ``--set`` reads as before."""
+    params: dict[str, Any] = {"profile": profile, "seed": seed, "data": data, "out": str(out)}
+    if overrides:
+        params["overrides"] = dict(overrides)
+    return params
+
+
+def _execute_one(pm, src: Path, dest: Path, parameters: dict[str, Any]) -> _Outcome:
     """Execute ``src`` into a temporary file beside ``dest`` and rename it to ``dest`` when done
     (also when it failed or its kernel died, so the error can be read there)."""
     from nbclient.exceptions import DeadKernelError
@@ -288,7 +306,7 @@ def _execute_one(pm, src: Path, dest: Path, profile: str, seed: int, data: str, 
     try:
         pm.execute_notebook(
             str(src), str(tmp),
-            parameters={"profile": profile, "seed": seed, "data": data, "out": str(out)},
+            parameters=parameters,
             kernel_name="python3", progress_bar=False, cwd=str(src.parent),
             kernel_manager_class=_exit_recording_kernel_manager(exit_codes),
         )
@@ -383,18 +401,19 @@ def _mark_dead_cell(tmp: Path, cause: str) -> int | None:
 
 
 def prepare_notebooks(profile: str, out: Path, data: str = "", seed: int = 0,
-                      only: str | list[str] | None = None) -> list[Path]:
+                      only: str | list[str] | None = None,
+                      overrides: dict[str, Any] | None = None) -> list[Path]:
     """Parameterise copies of the notebooks without executing them (for nbval)."""
     import papermill as pm
 
-    get_profile(profile)
+    overrides = get_profile(profile, overrides).overrides
     out = Path(out).resolve()
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     made = []
     for src in list_notebooks(only):
         dest = out / "notebooks" / src.name
         pm.execute_notebook(str(src), str(dest), prepare_only=True, kernel_name="python3",
-                            parameters={"profile": profile, "seed": seed, "data": data, "out": str(out)})
+                            parameters=notebook_parameters(profile, seed, data, out, overrides))
         made.append(dest)
     return made
 

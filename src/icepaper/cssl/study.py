@@ -75,7 +75,7 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
     from icepaper.core.progress import tqdm
 
     sec, hp = _sections(cfg)
-    depth = sec.get("finetune", "head")
+    depth = sec["finetune"]
     n_folds = int(sec["folds"])
     seed = int(cfg.seed)
     models = list(encoders)
@@ -91,7 +91,7 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
         C = len(task.classes)
         folds = stratified_folds(task.y, n_folds, seed)
         n_all = min(len(tr) for tr, _ in folds)
-        budgets = budget_list(n_all, sec["budgets"], int(sec.get("min_budget", 128)))
+        budgets = budget_list(n_all, sec["budgets"], int(sec["min_budget"]))
         plan.append({**{k: v for k, v in task.key().items() if k in ("scheme", "classes", "train_campaign",
                                                                    "gen_campaign")},
                      "budgets": budgets, "n_pool": len(task.pool), "n_gen": len(task.gen), "note": task.note,
@@ -102,7 +102,7 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
         # t-SNE inputs (seed 002 Fig. 8): a seeded subsample of the first fold's validation images
         va0 = folds[0][1]
         rng = np.random.default_rng(seed)
-        sub = np.sort(rng.choice(va0, min(len(va0), int(sec.get("tsne_points", 1000))), replace=False))
+        sub = np.sort(rng.choice(va0, min(len(va0), int(sec["tsne_points"])), replace=False))
         tsne_key = f"{task.scheme}"
         tsne[f"{tsne_key}|rows"] = task.pool[sub]
         tsne[f"{tsne_key}|y"] = task.y[sub]
@@ -132,8 +132,8 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
 
                         model, log = finetune(
                             encoders[m].make(), ds, task.pool[pos], task.y[pos], C, hp, depth, encoders[m].size,
-                            cfg.profile.augment, device=cfg.device, seed=rs, lr=float(sec.get("finetune_lr", 0.01)),
-                            num_workers=int(cfg.profile.pretrain.get("num_workers", 0)),
+                            cfg.profile.augment, device=cfg.device, seed=rs, lr=float(sec["finetune_lr"]),
+                            num_workers=int(cfg.profile.pretrain["num_workers"]),
                             val_rows=task.pool[va], y_val=task.y[va])
                         pred_va, emb_va = predict_images(model, ds, task.pool[va], encoders[m].size, cfg.device)
                         pred_gen = (predict_images(model, ds, task.gen, encoders[m].size, cfg.device)[0]
@@ -180,7 +180,7 @@ def study_key(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder]) -> dict[
     key = {"kind": "cssl-study", "version": STUDY_VERSION, "dataset": ds.fingerprint, "cssl": sec,
            "encoders": {m: e.identity for m, e in encoders.items()}, "tasks": [t.key() for t in tasks],
            "seed": int(cfg.seed)}
-    if sec.get("finetune", "head") != "head":
+    if sec["finetune"] != "head":
         key["augment"] = dict(cfg.profile.augment)
     return key
 

@@ -180,13 +180,13 @@ def curate(cfg, ds, embeddings: np.ndarray, pool: np.ndarray | None = None,
     n_target = int(round(len(pool) * float(p["sample_frac"]))) if n_target is None else int(n_target)
     k = [min(int(a), max(1, len(pool) // 4)) for a in p["k"][: int(p["levels"])]]
     key = {"dataset": ds.fingerprint, "embeddings": embed_key or "unkeyed", "pool": _hash_ints(pool),
-           "k": k, "r": p["resampling_steps"], "s": p.get("samples_per_cluster"),
-           "n": n_target, "seed": cfg.seed, "leaf": p.get("leaf", "random"), "version": 1}
+           "k": k, "r": p["resampling_steps"], "s": p["samples_per_cluster"],
+           "n": n_target, "seed": cfg.seed, "leaf": p["leaf"], "version": 1}
 
     def build(tmp: Path) -> None:
         tree = hierarchical_kmeans(embeddings[pool], k, resampling_steps=p["resampling_steps"],
-                                   samples_per_cluster=p.get("samples_per_cluster"), seed=cfg.seed)
-        sel = balanced_sample(tree, n_target, seed=cfg.seed, leaf=p.get("leaf", "random"))
+                                   samples_per_cluster=p["samples_per_cluster"], seed=cfg.seed)
+        sel = balanced_sample(tree, n_target, seed=cfg.seed, leaf=p["leaf"])
         tree.save(tmp)
         np.save(tmp / "pool.npy", pool)
         np.save(tmp / "indices.npy", pool[sel])

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from icepaper.core.cache import cached_dir
+from icepaper.core.profiles import cache_values
 from icepaper.ssl.backbones import create_backbone, export_backbone, imagenet_weights
 
 from .embed import file_hash
@@ -22,7 +23,8 @@ def reference_backbone(cfg, which: str) -> Path | None:
     file; None without one). Building it leaves the global torch RNG untouched."""
     if which not in REFERENCES:
         raise ValueError(f"which must be 'random' or 'imagenet', got {which!r}")
-    key: dict[str, Any] = {"which": which, "pretrain": dict(cfg.profile.pretrain), "seed": int(cfg.seed)}
+    key: dict[str, Any] = {"which": which, "pretrain": cache_values(cfg.profile.pretrain, "pretrain"),
+                           "seed": int(cfg.seed)}
     if which == "imagenet":
         w = imagenet_weights(cfg)
         if w is None:

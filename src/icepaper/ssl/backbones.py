@@ -52,10 +52,11 @@ ENV_WEIGHTS = "ICEPAPER_IMAGENET_WEIGHTS"
 ENV_DOWNLOAD = "ICEPAPER_ALLOW_DOWNLOAD"
 
 
-def _get(section: Any, key: str, default: Any = None) -> Any:
+def _get(section: Any, key: str) -> Any:
+    """``section[key]`` (or its attribute); a missing key is an error naming it, not a default."""
     if isinstance(section, Mapping):
-        return section.get(key, default)
-    return getattr(section, key, default)
+        return section[key]
+    return getattr(section, key)
 
 
 def _section(cfg_or_section: Any) -> Any:
@@ -69,11 +70,11 @@ def vit_kwargs(section: Any, drop_path: float = 0.0) -> dict[str, Any]:
     """timm keyword arguments of the profile's ViT (one input channel, no classifier)."""
     s = _section(section)
     return dict(
-        img_size=int(_get(s, "vit_img_size", 224)),
-        patch_size=int(_get(s, "vit_patch", 16)),
-        depth=int(_get(s, "vit_depth", 12)),
-        embed_dim=int(_get(s, "vit_embed_dim", 384)),
-        num_heads=int(_get(s, "vit_heads", 6)),
+        img_size=int(_get(s, "vit_img_size")),
+        patch_size=int(_get(s, "vit_patch")),
+        depth=int(_get(s, "vit_depth")),
+        embed_dim=int(_get(s, "vit_embed_dim")),
+        num_heads=int(_get(s, "vit_heads")),
         in_chans=1,
         num_classes=0,
         dynamic_img_size=True,  # multi-crop: local crops are smaller than global ones
@@ -91,7 +92,7 @@ def arch_name(section: Any, arch: str) -> str:
     s = _section(section)
     if arch not in ("vit", "resnet"):
         raise ValueError(f"arch must be 'vit' or 'resnet', got {arch!r}")
-    return str(_get(s, arch, "vit_small_patch16_224" if arch == "vit" else "resnet50"))
+    return str(_get(s, arch))
 
 
 def create_backbone(
@@ -156,7 +157,7 @@ def _imagenet_backbone(s: Any, arch: str, name: str, *, drop_path: float, weight
 
     kwargs: dict[str, Any] = dict(in_chans=1, num_classes=0)
     if arch == "vit":
-        kwargs.update(img_size=int(_get(s, "vit_img_size", 224)), dynamic_img_size=True)
+        kwargs.update(img_size=int(_get(s, "vit_img_size")), dynamic_img_size=True)
     if drop_path:
         kwargs["drop_path_rate"] = float(drop_path)
     f = imagenet_weights_file(name, weights)

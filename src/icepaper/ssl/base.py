@@ -33,11 +33,14 @@ def decay_groups(modules: list[nn.Module], weight_decay: float) -> list[dict[str
     ]
 
 
-def hparam(section: Mapping[str, Any] | Any, key: str, default: Any) -> Any:
-    """``section[key]`` when the profile sets it, else the method's paper default."""
+def hparam(section: Mapping[str, Any] | Any, key: str) -> Any:
+    """``section[key]`` (or its attribute ``key``); the profiles define every key (the methods'
+    paper values included), so a missing one is an error naming it, never a silent default."""
     if isinstance(section, Mapping):
-        return section.get(key, default)
-    return getattr(section, key, default)
+        if key not in section:
+            raise KeyError(f"pretrain section has no key {key!r} (its keys: {', '.join(section)})")
+        return section[key]
+    return getattr(section, key)
 
 
 class SSLMethod(nn.Module):

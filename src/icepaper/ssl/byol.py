@@ -24,9 +24,6 @@ class BYOL(MomentumResNet):
 
     name = "byol"
     prefix = "byol"
-    default_lr = 0.2
-    default_wd = 1.5e-6
-    default_momentum = 0.99
 
     def __init__(self, section: Any, *, init: str = "scratch", batch_size: int | None = None):
         super().__init__(section, init=init, batch_size=batch_size)

@@ -46,17 +46,17 @@ class MomentumResNet(SSLMethod):
         super().__init__()
         s = section
         p = self.prefix
-        self.batch_size = int(batch_size or hparam(s, "batch_size", 64))
-        self.lr = float(hparam(s, f"{p}_lr", self.default_lr)) * self.batch_size / 256
-        self.wd = float(hparam(s, f"{p}_wd", self.default_wd))
-        self.warmup_steps = int(hparam(s, "warmup_steps", 0))
-        m0 = float(hparam(s, f"{p}_momentum", self.default_momentum))
+        self.batch_size = int(batch_size or hparam(s, "batch_size"))
+        self.lr = float(hparam(s, f"{p}_lr")) * self.batch_size / 256
+        self.wd = float(hparam(s, f"{p}_wd"))
+        self.warmup_steps = int(hparam(s, "warmup_steps"))
+        m0 = float(hparam(s, f"{p}_momentum"))
         self.mom = (m0, 1.0) if self.momentum_to_one else (m0, m0)
-        self.clip_grad = float(hparam(s, "clip_grad_resnet", 0.0))  # 0 = no clipping
+        self.clip_grad = float(hparam(s, "clip_grad_resnet"))  # 0 = no clipping
         self.backbone = create_backbone(s, "resnet", init)
         self.feat_dim = embed_dim(self.backbone)
-        self.proj_hidden = int(hparam(s, "proj_hidden", 4096))
-        self.proj_out = int(hparam(s, "proj_out", 256))
+        self.proj_hidden = int(hparam(s, "proj_hidden"))
+        self.proj_out = int(hparam(s, "proj_out"))
         self.projection_head = self.make_projector()
         self.backbone_momentum = copy.deepcopy(self.backbone)
         self.projection_head_momentum = copy.deepcopy(self.projection_head)
@@ -102,15 +102,12 @@ class MoCo(MomentumResNet):
 
     name = "moco"
     prefix = "moco"
-    default_lr = 0.3
-    default_wd = 1e-6
-    default_momentum = 0.99
     momentum_to_one = False  # MoCo v2 keeps m constant (0.999 there)
 
     def __init__(self, section: Any, *, init: str = "scratch", batch_size: int | None = None):
         super().__init__(section, init=init, batch_size=batch_size)
-        queue = int(hparam(section, "moco_queue", 65536))
-        temp = float(hparam(section, "moco_temperature", 0.2))
+        queue = int(hparam(section, "moco_queue"))
+        temp = float(hparam(section, "moco_temperature"))
         self.criterion = NTXentLoss(temperature=temp, memory_bank_size=(queue, self.proj_out),
                                     gather_distributed=True)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from torch import nn
 from icepaper.core import paths
 from icepaper.core.atomic import atomic_write_json
 from icepaper.core.cache import cache_path, cached_dir
+from icepaper.core.profiles import cache_values
 
 from . import ddp
 from .backbones import create_backbone, export_backbone, load_backbone
@@ -96,25 +98,21 @@ def _home_relative(path) -> str:
 
 
 # -- building blocks ------------------------------------------------------------------------
-def _pretrain_section(cfg) -> dict[str, Any]:
-    return dict(cfg.profile.pretrain)
+def _pretrain_section(cfg) -> Mapping[str, Any]:
+    return cfg.profile.pretrain
 
 
 def crop_sizes(cfg, method: str) -> dict[str, int]:
     """Crop sizes of ``method``'s recipe: ``global_size``, ``local_size``, ``n_local``.
 
-    iBOT: global crops at the ViT's ``vit_img_size``, local crops at ``vit_local_size`` (or
-    the augment section's ``local_size``), ``n_local`` local crops; MoCo/BYOL: two crops at
-    ``resnet_img_size``.
+    iBOT: global crops at the ViT's ``vit_img_size``, local crops at ``vit_local_size``,
+    ``n_local`` local crops; MoCo/BYOL: two crops at ``resnet_img_size``.
     """
     s = _pretrain_section(cfg)
-    aug = dict(getattr(cfg.profile, "augment", {}) or {})
     if method.startswith("ibot"):
-        g = int(s.get("vit_img_size", aug.get("global_size", 224)))
-        return {"global_size": g,
-                "local_size": int(s.get("vit_local_size", aug.get("local_size", max(g * 3 // 7, 16)))),
-                "n_local": int(s.get("n_local", aug.get("n_local", 10)))}
-    g = int(s.get("resnet_img_size", aug.get("global_size", 224)))
+        return {"global_size": int(s["vit_img_size"]), "local_size": int(s["vit_local_size"]),
+                "n_local": int(s["n_local"])}
+    g = int(s["resnet_img_size"])
     return {"global_size": g, "local_size": g, "n_local": 0}
 
 
@@ -124,8 +122,6 @@ def build_method(cfg, method: str, init: str | Path = "scratch") -> SSLMethod:
     if method in ("ibot_vmf", "ibot"):
         from .ibot import IBOT
 
-        sizes = crop_sizes(cfg, method)
-        s = {**s, "vit_img_size": sizes["global_size"]}
         return IBOT(s, vmf=method == "ibot_vmf", init=str(init))
     if method == "moco":
         from .moco import MoCo
@@ -171,20 +167,21 @@ def _init_key(init: str | Path) -> str:
     return f"{f}:{st.st_size}:{st.st_mtime_ns}"
 
 
+#: The ``pretrain`` key that holds each method's training length.
+STEPS_KEY = {"ibot_vmf": "steps", "ibot": "steps", "moco": "moco_steps", "byol": "resnet_steps"}
+
+
 def default_steps(cfg, method: str) -> int:
-    """The profile's training length of ``method``: ``<method>_steps`` when the profile sets
-    it, else ``steps`` (iBOT) or ``resnet_steps`` (MoCo/BYOL)."""
-    s = _pretrain_section(cfg)
-    if f"{method}_steps" in s:
-        return int(s[f"{method}_steps"])
-    if method.startswith("ibot"):
-        return int(s["steps"])
-    return int(s.get("resnet_steps", s["steps"]))
+    """The profile's training length of ``method``: ``steps`` (iBOT), ``moco_steps`` (MoCo)
+    or ``resnet_steps`` (BYOL)."""
+    if method not in STEPS_KEY:
+        raise ValueError(f"unknown SSL method {method!r}; choose one of {METHODS}")
+    return int(_pretrain_section(cfg)[STEPS_KEY[method]])
 
 
 def cache_key(cfg, ds, method: str, *, indices=None, init="scratch", steps: int | None = None) -> dict:
     """The configuration that identifies one pretraining run in the cache."""
-    s = _pretrain_section(cfg)
+    s = cache_values(_pretrain_section(cfg), "pretrain")
     return {
         "kind": "pretrain", "engine": ENGINE_VERSION, "method": method,
         "dataset": ds.fingerprint, "pretrain": s, "crops": crop_sizes(cfg, method),
@@ -228,10 +225,10 @@ def pretrained(cfg, ds, method: str, *, indices=None, init: str | Path = "scratc
     dataset = MultiCropDataset(ds, rows, build_recipe(cfg, method), seed=int(cfg.seed),
                                global_batch=batch, n_global=m.n_global,
                                mask_grid=m.mask_grid if method.startswith("ibot") else None)
-    every = int(log_every or s.get("log_every", max(1, steps // 200)))
+    every = int(log_every or max(1, steps // 200))
     spec = TrainSpec(steps=steps, batch_size=batch, seed=int(cfg.seed),
-                     ckpt_every=int(s.get("ckpt_every", max(1, steps // 10))),
-                     log_every=every, num_workers=int(s.get("num_workers", 0)), device=device,
+                     ckpt_every=max(1, steps // 10),
+                     log_every=every, num_workers=int(s["num_workers"]), device=device,
                      progress=progress, desc=f"{method}{' ' + tag if tag else ''}")
     work = paths.cache_dir() / "pretrain-work" / final.name
     out = train(m, dataset, spec, work, stop_at=stop_at)
@@ -364,8 +361,8 @@ def knn_hits(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_image
     s = _pretrain_section(cfg)
     if size is None:
         arch_vit = "vit" in (getattr(backbone, "icepaper_timm", {}) or {}).get("model_name", "vit")
-        size = backbone_input_size(backbone, int(s.get("vit_img_size" if arch_vit else "resnet_img_size", 224)))
-    bs = int(dict(getattr(cfg.profile, "embed", {}) or {}).get("batch_size", 128))
+        size = backbone_input_size(backbone, int(s["vit_img_size" if arch_vit else "resnet_img_size"]))
+    bs = int(cfg.profile.embed["batch_size"])
     from .embedding import embed_array
     from .knn import knn_classify
 
@@ -396,8 +393,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", default="")
     ap.add_argument("--init", default="scratch")
     ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a profile value, e.g. --set pretrain.batch_size=512 (repeatable)")
     a = ap.parse_args(argv)
-    cfg = setup("03_pretraining", profile=a.profile, seed=a.seed, data=a.data)
+    cfg = setup("03_pretraining", profile=a.profile, seed=a.seed, data=a.data, overrides=a.set)
     ds = load_dataset(cfg)
     res = pretrained(cfg, ds, a.method, init=a.init, steps=a.steps)
     if ddp.is_main():
