@@ -53,6 +53,9 @@ MAX_LINES = 450
 LONG_MODULES: dict[str, str] = {
     "icepaper.diversity.kappa": "one algorithm: the vMF kappa estimators (Banerjee, Newton, debiasing) "
                                 "with their bootstrap; ~90 of its lines are doctest examples",
+    "icepaper.core.profiles": "mostly data: the three profiles' tables (~300 lines), plus the "
+                              "--set checks that need them",
+    "icepaper.core.runner": "one job: run the notebooks with papermill, record run.json, resume",
 }
 
 MAX_NOTEBOOK_PACKAGES = 4
