@@ -55,6 +55,8 @@ LONG_MODULES: dict[str, str] = {
                                 "with their bootstrap; ~90 of its lines are doctest examples",
     "icepaper.core.profiles": "mostly data: the three profiles' tables (~300 lines), plus the "
                               "--set checks that need them",
+    "icepaper.papers.ko2025": "one paper, as the layout asks: seed 000/001's numbers, the runs that "
+                              "combine the chapters, and its claims (with doctests)",
     "icepaper.core.runner": "one job: run the notebooks with papermill, record run.json, resume",
 }
 
@@ -337,3 +339,24 @@ def test_readme_tree_matches_packages():
                                   f"{sorted(in_readme - on_disk)}; package folders missing from "
                                   f"the tree: {sorted(on_disk - in_readme)}")
     assert set(LEVEL) >= on_disk, f"packages in no layer of LAYERS: {sorted(on_disk - set(LEVEL))}"
+
+
+def test_plots_return_figures_and_only_the_config_saves_them():
+    """One plot pattern: a plot function takes data (and optionally ``ax``) and returns the
+    matplotlib Figure; only ``RunConfig.save_figure`` writes files, and nothing calls
+    ``plt.show`` (executed notebooks show the returned figure)."""
+    bad = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC.parent).as_posix()
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                name = node.func.attr
+                if name == "show" or (name == "savefig" and rel != "src/icepaper/core/config.py"):
+                    bad.append(f"{rel}:{node.lineno}: {ast.unparse(node.func)}()")
+            if (isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+                    and path.name in ("plots.py", "figures.py")):
+                rets = [r for r in ast.walk(node) if isinstance(r, ast.Return)]
+                if node.name != "montage" and not rets:
+                    bad.append(f"{rel}:{node.lineno}: {node.name} returns nothing (return the Figure)")
+    assert not bad, "plot functions must return their Figure and never save or show it:\n" + "\n".join(bad)

@@ -125,7 +125,7 @@ def test_knee_by_maximum_distance_below_the_chord():
 
 
 def test_confusion_views_by_hand():
-    from icepaper.cssl.claims import confusion_groups, precision_recall
+    from icepaper.cssl.metrics import confusion_groups, precision_recall
 
     classes = ["Column", "Plate", "Column_aged", "Plate_aggregate", "Column_aged_aggregate"]
     cm = np.array([[9, 1, 0, 0, 0],
@@ -274,7 +274,8 @@ def test_end_to_end_on_an_image_folder(tmp_path, monkeypatch, user_folder):
     h = res.headline()
     assert set(h["schemes"]["cpi"]["accuracy"]) == {"moco", "supervised"}
     # every view of the notebook is computed from these results
-    from icepaper.cssl import claims, plots
+    from icepaper.cssl import plots
+    from icepaper.papers import chu2025 as claims
 
     table = claims.paper_claims(res)
     assert set(table.agrees.dropna()) <= {True, False}
@@ -294,7 +295,8 @@ def test_end_to_end_on_an_image_folder(tmp_path, monkeypatch, user_folder):
 
 def test_no_campaign_column_means_no_generalization(tmp_path, monkeypatch, packed_factory):
     monkeypatch.setenv("ICEPAPER_HOME", str(tmp_path / "home"))
-    from icepaper.cssl import claims, plan_tasks, run_study
+    from icepaper.cssl import plan_tasks, run_study
+    from icepaper.papers import chu2025 as claims
 
     rng = np.random.default_rng(1)
     labels = ["Column"] * 24 + ["Plate"] * 16
@@ -323,7 +325,7 @@ def test_unlabelled_dataset_is_refused_clearly(packed_factory):
 
 
 def test_paper_figure_names():
-    from icepaper.cssl.claims import figure_file, paper_figure
+    from icepaper.papers.chu2025 import figure_file, paper_figure
 
     assert paper_figure("accuracy", "habit19") == "Fig. 4" and paper_figure("accuracy", "habit4") == "Fig. 9"
     assert paper_figure("cost", "cpi") == "Fig. 5" and paper_figure("generalization", "habit4") == "Fig. 12"
@@ -357,7 +359,7 @@ def test_study_tasks_say_what_cannot_run(packed_factory):
 
 
 def test_confusion_views_need_the_classes_they_compare():
-    from icepaper.cssl.claims import view_problem
+    from icepaper.cssl.metrics import view_problem
 
     holimo = ["Column", "Plate", "Column_aged", "Column_aggregate", "Plate_aged_aggregate"]
     assert view_problem(holimo, "basic") is None and view_problem(holimo, "process") is None

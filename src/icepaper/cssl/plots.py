@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .claims import confusion_groups, precision_recall
+from .metrics import confusion_groups, precision_recall
 
 COLORS = {"moco": "#d62728", "byol": "#1f77b4", "supervised": "#7f7f7f"}
 

@@ -55,7 +55,7 @@ def _metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[fl
 
 def _half(x: np.ndarray) -> np.ndarray:
     """``x`` as float16 for the t-SNE inputs, scaled down as a whole when its largest value would
-    overflow float16 (the maps and ``claims.class_separation`` standardise, so a common scale
+    overflow float16 (the maps and ``metrics.class_separation`` standardise, so a common scale
     changes nothing; a hidden layer fed near-constant features can exceed 65,504)."""
     x = np.asarray(x, dtype=np.float32)
     big = float(np.abs(x).max()) if x.size else 0.0

@@ -10,6 +10,6 @@ paper does.
 No notebook types a paper number: it reads it from here.
 """
 
-from . import ko2024, ko2025
+from . import chu2025, ko2024, ko2025
 
-__all__ = ["ko2024", "ko2025"]
+__all__ = ["chu2025", "ko2024", "ko2025"]

@@ -25,6 +25,19 @@ def comparison_table(ours: pd.DataFrame, second_view_deg: float = 90.0) -> pd.Da
 
     Two-view rows use the second view at ``second_view_deg``; our extra settings (e.g. the
     small CNN with two views) follow with empty paper columns.
+
+    >>> from icepaper.rosettes.shape_models import ModelResult, results_table
+    >>> def res(model, views, inputs, r2, angle=None):
+    ...     m = {"r2_rho_eff": r2, "r2_sa_eff": r2, "bacc_n_arms": r2}
+    ...     return ModelResult(model, views, inputs, m, np.zeros((0, 2)), np.zeros(0), angle)
+    >>> results = [res("linear", 1, "TALK_7", 0.90), res("ResNet-18", 1, "images", 0.97),
+    ...            res("ResNet-18", 2, "images", 0.99, 90.0)]
+    >>> t = comparison_table(results_table(results))
+    >>> t[["model", "views", "r2_rho_eff_paper", "r2_rho_eff_ours"]].tail(3)
+           model  views  r2_rho_eff_paper  r2_rho_eff_ours
+    3  small CNN      1             0.974              NaN
+    4  ResNet-18      1             0.989             0.97
+    5  ResNet-18      2             0.996             0.99
     """
     key = ["model", "views"]
     angle = ours.second_view_deg.astype(float)
@@ -45,6 +58,17 @@ def ordering_verdicts(ours: pd.DataFrame) -> list[str]:
 
     (1) image models above feature models: best image model vs best feature model (one view);
     (2) two views above one: for each model that ran with both, one view vs two views.
+
+    >>> from icepaper.rosettes.shape_models import ModelResult, results_table
+    >>> def res(model, views, inputs, r2, angle=None):
+    ...     m = {"r2_rho_eff": r2, "r2_sa_eff": r2, "bacc_n_arms": r2}
+    ...     return ModelResult(model, views, inputs, m, np.zeros((0, 2)), np.zeros(0), angle)
+    >>> results = [res("linear", 1, "TALK_7", 0.90), res("ResNet-18", 1, "images", 0.97),
+    ...            res("ResNet-18", 2, "images", 0.99, 90.0)]
+    >>> for line in ordering_verdicts(results_table(results))[::3]:
+    ...     print(line)
+    R^2(rho_eff): best image model (ResNet-18, 0.970) is above the best feature model (linear, 0.900) [paper: above].
+    ResNet-18 (images) two views vs one: 90 deg: 3/3 metrics better (dR^2 rho +0.020, dR^2 sa +0.020, dbacc +0.020) [paper: better].
     """
     metrics = [("r2_rho_eff", "R^2(rho_eff)"), ("r2_sa_eff", "R^2(sa_eff)"),
                ("bacc_n_arms", "balanced accuracy(n_arms)")]
