@@ -115,12 +115,9 @@ class Seed000Runs:
 
 
 def latent_curation(cfg, ds):
-    """Steps 1-2 of seed 000 (cached): the notebook-03 iBOT-vMF run on the default pretraining
-    set (``pretrained(cfg, ds, "ibot_vmf")``: every image outside the ``test`` split and the
-    unseen campaign), its (len(ds), D) float16 embeddings of every image and the curation in
-    that latent space, whose pool is the same pretraining set (no test image is curated).
-    Returns (run, embeddings, curation)."""
-
+    """Steps 1-2 of seed 000 (cached): the notebook-03 iBOT-vMF run on the pretraining set (no
+    ``test`` image, not the unseen campaign), its (len(ds), D) float16 embeddings and the
+    curation of that same set in that latent space. Returns (run, embeddings, curation)."""
     full = pretrained(cfg, ds, "ibot_vmf")
     emb = embeddings_for(cfg, ds, full.backbone)
     return full, emb, curate(cfg, ds, emb, embed_key=file_hash(full.backbone))
@@ -138,9 +135,8 @@ def retraining_unavailable(cfg, n_curated: int) -> str:
 def seed000_runs(cfg, ds) -> Seed000Runs:
     """Seed 000's pretraining recipe at profile scale (every step cached; notebooks 04 and 05).
 
-    1. iBOT-vMF from scratch on the default pretraining set (the notebook-03 run,
-       ``pretrained(cfg, ds, "ibot_vmf")``: every image outside the ``test`` split and the
-       unseen campaign of notebook 06);
+    1. iBOT-vMF from scratch on the pretraining set (``data.splits.pretrain_indices``: no
+       ``test`` image, not notebook 06's unseen campaign; the notebook-03 run);
     2. its embeddings, hierarchical k-means of that same set and balanced sampling to
        ``curation.sample_frac`` of it (CPI-3M -> CPI-H-1M);
     3. iBOT-vMF from scratch on the curated subset for the same number of epochs;
