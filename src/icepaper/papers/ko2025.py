@@ -135,8 +135,7 @@ def retraining_unavailable(cfg, n_curated: int) -> str:
 def seed000_runs(cfg, ds) -> Seed000Runs:
     """Seed 000's pretraining recipe at profile scale (every step cached; notebooks 04 and 05).
 
-    1. iBOT-vMF from scratch on the pretraining set (``data.splits.pretrain_indices``: no
-       ``test`` image, not notebook 06's unseen campaign; the notebook-03 run);
+    1. iBOT-vMF from scratch on the pretraining set (the notebook-03 run; no ``test`` image);
     2. its embeddings, hierarchical k-means of that same set and balanced sampling to
        ``curation.sample_frac`` of it (CPI-3M -> CPI-H-1M);
     3. iBOT-vMF from scratch on the curated subset for the same number of epochs;
