@@ -182,7 +182,7 @@ def test_every_key_the_ssl_code_reads_exists_in_every_profile(profile):
         m = pretrain.build_method(cfg, method)
         assert m.lr > 0 and pretrain.default_steps(cfg, method) > 0
         assert pretrain.crop_sizes(cfg, method)["global_size"] == 32
-        assert pretrain.cache_key(cfg, ds, method)["pretrain"]
+        assert pretrain.cache_key(cfg, ds, method, indices=[0])["pretrain"]
     for key, value in SSL_METHOD_HPARAMS.items():
         assert PROFILES[profile]["pretrain"][key] == value
 
@@ -207,6 +207,6 @@ def test_cache_keys_leave_out_the_method_values_unless_changed():
     assert not set(SSL_METHOD_HPARAMS) & set(s) and "steps" in s
     changed = SimpleNamespace(profile=get_profile("smoke", {"pretrain.drop_path": 0.0}), seed=0)
     assert cache_values(changed.profile.pretrain, "pretrain")["drop_path"] == 0.0
-    assert pretrain.cache_key(base, ds, "ibot") != pretrain.cache_key(changed, ds, "ibot")
+    assert pretrain.cache_key(base, ds, "ibot", indices=[0]) != pretrain.cache_key(changed, ds, "ibot", indices=[0])
     steps = SimpleNamespace(profile=get_profile("smoke", {"pretrain.steps": 600}), seed=0)
-    assert pretrain.cache_key(steps, ds, "ibot")["steps"] == 600
+    assert pretrain.cache_key(steps, ds, "ibot", indices=[0])["steps"] == 600

@@ -372,7 +372,10 @@ def test_knn_unavailable_says_why(packed_factory):
 
     assert knn_unavailable(ds("none")) == "no class labels"
     assert knn_unavailable(ds("one", cpi=["a"] * 6)) == "one cpi class only"
-    assert "no labelled images" in knn_unavailable(ds("untested", cpi=["a", "b", "a", None, None, None]))
+    # labels on test images only: the check never uses them
+    assert "fewer than two labelled" in knn_unavailable(ds("test-only", cpi=[None, None, None, "a", "b", None]))
+    # no labelled val images: a fifth of the labelled train images is scored instead
+    assert knn_unavailable(ds("no-val", cpi=["a", "b", "a", "a", "b", None])) == ""
     assert knn_unavailable(ds("ok", cpi=["a", "b", None, "a", None, None])) == ""
 
 

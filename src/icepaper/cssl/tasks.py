@@ -12,6 +12,11 @@ Which rows form the tasks (``plan_tasks``):
 * unseen campaign: ``CLOUDLAB-like`` if present, else the other campaign with most
   images whose labels the models know; images of unknown classes are left out. No
   ``campaign`` column (or no such campaign): no generalization test, with a note saying why.
+
+The campaign choice lives in ``icepaper.data.splits.campaign_roles``: with its default
+choices the unseen campaign is also left out of every pretraining run
+(``data.splits.pretrain_indices``), so, as in seed 002, the encoders never see it before
+it is tested on. The pool (training campaign) and the unseen images never overlap.
 """
 
 from __future__ import annotations
@@ -23,10 +28,6 @@ import numpy as np
 import pandas as pd
 
 from .labelcost import is_complex
-
-PREFERRED_TRAIN = "NASCENT19-like"
-PREFERRED_UNSEEN = "CLOUDLAB-like"
-
 
 
 @dataclass
@@ -69,13 +70,11 @@ def class_order(labels: pd.Series, scheme: str) -> list[str]:
 
 def labelled_schemes(ds) -> list[str]:
     """The schemes the study runs: ``habit19`` and ``habit4`` when labelled, else the first
-    labelled scheme; ``[]`` when the dataset carries no labels at all."""
-    from icepaper.data.packed import LABEL_SCHEMES
+    labelled scheme; ``[]`` when the dataset carries no labels at all
+    (``icepaper.data.splits.study_schemes``, which pretraining's default set also reads)."""
+    from icepaper.data.splits import study_schemes
 
-    found = [s for s in ("habit19", "habit4") if ds.has_labels(s)]
-    if found:
-        return found
-    return [s for s in LABEL_SCHEMES if ds.has_labels(s)][:1]
+    return study_schemes(ds)
 
 
 def default_schemes(ds) -> list[str]:
@@ -92,48 +91,25 @@ def default_schemes(ds) -> list[str]:
 def plan_tasks(ds, schemes=None, train_campaign: str | None = None, gen_campaign: str | None = None,
                min_gen: int = 10) -> list[Task]:
     """The tasks of the study (see the module docstring for the rules)."""
-    meta = ds.meta
+    from icepaper.data.splits import campaign_column, campaign_roles
+
+    camp = campaign_column(ds)
     out = []
     for scheme in (schemes or default_schemes(ds)):
         lab = ds.labels(scheme)
         has = lab.notna().to_numpy()
-        camp = None
-        if "campaign" in meta.columns:  # object array, missing campaigns as None (no pd.NA in comparisons)
-            c = meta["campaign"]
-            camp = c.astype("object").where(c.notna(), None).to_numpy()
-        train_c = gen_c = None
-        note = ""
-        if camp is not None and len({c for c in camp[has] if c is not None}) >= 2:
-            counts = pd.Series(camp[has]).value_counts()
-            train_c = train_campaign or (PREFERRED_TRAIN if PREFERRED_TRAIN in counts.index else counts.index[0])
-            if train_c not in counts.index:
-                raise ValueError(f"training campaign {train_c!r} has no {scheme} labels "
-                                 f"(campaigns: {list(counts.index)})")
-            pool = np.flatnonzero(has & (camp == train_c))
-        else:
-            pool = np.flatnonzero(has)
-            note = ("no generalization test: the dataset has no 'campaign' column with a second labelled "
-                    "campaign" if camp is None else
-                    "no generalization test: only one campaign carries labels")
+        train_c, gen_c, note = campaign_roles(ds, scheme, train_campaign, gen_campaign, min_gen)
+        pool = np.flatnonzero(has & (camp == train_c)) if train_c is not None else np.flatnonzero(has)
         classes = class_order(lab.iloc[pool], scheme)
         lut = {c: k for k, c in enumerate(classes)}
         y = np.array([lut[str(v)] for v in lab.to_numpy()[pool]], dtype=np.int64)
         gen = np.empty(0, np.int64)
-        if train_c is not None:
+        if gen_c is not None:
             known = has & lab.isin(classes).fillna(False).to_numpy(dtype=bool)
-            cand = pd.Series(camp[known & (camp != train_c)]).value_counts()
-            cand = cand[cand >= min_gen]
-            if gen_campaign is not None and gen_campaign not in cand.index:
-                raise ValueError(f"unseen campaign {gen_campaign!r} has fewer than {min_gen} images of the "
-                                 f"{scheme} classes the models learn (candidates: {list(cand.index)})")
-            if len(cand):
-                gen_c = gen_campaign or (PREFERRED_UNSEEN if PREFERRED_UNSEEN in cand.index else cand.index[0])
-                gen = np.flatnonzero(known & (camp == gen_c))
-                n_unknown = int(np.sum(has & (camp == gen_c))) - len(gen)
-                if n_unknown:
-                    note = f"{n_unknown} images of {gen_c} have classes unseen in training and are left out"
-            else:
-                note = f"no generalization test: no other campaign has at least {min_gen} images of these classes"
+            gen = np.flatnonzero(known & (camp == gen_c))
+            n_unknown = int(np.sum(has & (camp == gen_c))) - len(gen)
+            if n_unknown:
+                note = f"{n_unknown} images of {gen_c} have classes unseen in training and are left out"
         y_gen = np.array([lut[str(v)] for v in lab.to_numpy()[gen]], dtype=np.int64)
         out.append(Task(scheme, classes, pool, y, train_c, gen_c, gen, y_gen, note))
     return out

@@ -175,3 +175,98 @@ def _stable_int(s: str) -> int:
     import zlib
 
     return zlib.crc32(s.encode()) & 0xFFFFFFFF
+
+
+# --------------------------------------------------------------------------- what each step may see
+#
+# One purpose per split: pretraining, curation and the quick kNN check use ``train`` (and
+# ``val`` where something is chosen or scored); ``test`` is touched once, by the final probe
+# (notebook 05). The label-budget study (notebook 06) keeps one whole campaign unseen: no
+# pretraining, fine-tuning or check sees it (Chu et al. 2025 kept CLOUDLAB out of both).
+
+#: The campaign the label-budget study trains on, and the one it keeps unseen, when present.
+PREFERRED_TRAIN_CAMPAIGN = "NASCENT19-like"
+PREFERRED_UNSEEN_CAMPAIGN = "CLOUDLAB-like"
+
+
+def study_schemes(ds) -> list[str]:
+    """The label schemes of the label-budget study: ``habit19`` and ``habit4`` when labelled
+    (the paper's 19 and 4 categories), else the first labelled scheme; ``[]`` without labels."""
+    from .packed import LABEL_SCHEMES
+
+    found = [s for s in ("habit19", "habit4") if ds.has_labels(s)]
+    if found:
+        return found
+    return [s for s in LABEL_SCHEMES if ds.has_labels(s)][:1]
+
+
+def campaign_column(ds) -> np.ndarray | None:
+    """The ``campaign`` column as an object array (missing as None), or None without one."""
+    if "campaign" not in ds.meta.columns:
+        return None
+    c = ds.meta["campaign"]
+    return c.astype("object").where(c.notna(), None).to_numpy()
+
+
+def campaign_roles(ds, scheme: str, train_campaign: str | None = None, gen_campaign: str | None = None,
+                   min_gen: int = 10) -> tuple[str | None, str | None, str]:
+    """(training campaign, unseen campaign, note) of the label-budget study in ``scheme``.
+
+    Training campaign: ``train_campaign``, else ``NASCENT19-like`` if it carries ``scheme``
+    labels, else the campaign with most labelled images. Unseen campaign: ``gen_campaign``,
+    else ``CLOUDLAB-like`` if it has at least ``min_gen`` images of the classes labelled in the
+    training campaign, else the other campaign with most such images. Either is None (and the
+    note says why) without a ``campaign`` column holding two labelled campaigns.
+    """
+    lab = ds.labels(scheme)
+    has = lab.notna().to_numpy()
+    camp = campaign_column(ds)
+    if camp is None:
+        return None, None, "no generalization test: the dataset has no 'campaign' column with a second labelled campaign"
+    if len({c for c in camp[has] if c is not None}) < 2:
+        return None, None, "no generalization test: only one campaign carries labels"
+    counts = pd.Series(camp[has]).value_counts()
+    train_c = train_campaign or (PREFERRED_TRAIN_CAMPAIGN if PREFERRED_TRAIN_CAMPAIGN in counts.index
+                                 else counts.index[0])
+    if train_c not in counts.index:
+        raise ValueError(f"training campaign {train_c!r} has no {scheme} labels (campaigns: {list(counts.index)})")
+    classes = set(lab[has & (camp == train_c)].astype(str))
+    known = has & lab.isin(sorted(classes)).fillna(False).to_numpy(dtype=bool)
+    cand = pd.Series(camp[known & (camp != train_c)]).value_counts()
+    cand = cand[cand >= min_gen]
+    if gen_campaign is not None and gen_campaign not in cand.index:
+        raise ValueError(f"unseen campaign {gen_campaign!r} has fewer than {min_gen} images of the "
+                         f"{scheme} classes the models learn (candidates: {list(cand.index)})")
+    if not len(cand):
+        return train_c, None, f"no generalization test: no other campaign has at least {min_gen} images of these classes"
+    gen_c = gen_campaign or (PREFERRED_UNSEEN_CAMPAIGN if PREFERRED_UNSEEN_CAMPAIGN in cand.index else cand.index[0])
+    return train_c, gen_c, ""
+
+
+def heldout_campaigns(ds) -> list[str]:
+    """The campaigns the label-budget study keeps unseen with its default choices (the unseen
+    campaign of each of its :func:`study_schemes`; ``[]`` when it has none). Pretraining,
+    curation, fine-tuning and the kNN check leave their images out."""
+    out: list[str] = []
+    for s in study_schemes(ds):
+        gen = campaign_roles(ds, s)[1]
+        if gen is not None and gen not in out:
+            out.append(gen)
+    return out
+
+
+def pretrain_indices(ds) -> np.ndarray:
+    """Rows every pretraining run, curation and kNN check draws from by default (sorted).
+
+    Every image that is not in the ``test`` split (unlabelled images and rows without a split
+    count as train) and not in a :func:`heldout_campaigns` campaign. So one pretraining set
+    serves notebooks 03-07: the final probe's test images and the unseen campaign of the
+    label-budget study stay unseen.
+    """
+    split = ds.meta["split"].astype("object").to_numpy()
+    keep = split != "test"
+    hold = heldout_campaigns(ds)
+    camp = campaign_column(ds)
+    if hold and camp is not None:
+        keep &= ~np.isin(camp, np.array(hold, dtype=object))
+    return np.flatnonzero(keep).astype(np.int64)

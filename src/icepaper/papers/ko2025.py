@@ -115,10 +115,9 @@ class Seed000Runs:
 
 
 def latent_curation(cfg, ds):
-    """Steps 1-2 of seed 000 (cached): the notebook-03 iBOT-vMF run on every image
-    (``pretrained(cfg, ds, "ibot_vmf")``), its (len(ds), D) float16 embeddings of every
-    image and the curation in that latent space. Returns (run, embeddings, curation)."""
-
+    """Steps 1-2 of seed 000 (cached): the notebook-03 iBOT-vMF run on the pretraining set (no
+    ``test`` image, not the unseen campaign), its (len(ds), D) float16 embeddings and the
+    curation of that same set in that latent space. Returns (run, embeddings, curation)."""
     full = pretrained(cfg, ds, "ibot_vmf")
     emb = embeddings_for(cfg, ds, full.backbone)
     return full, emb, curate(cfg, ds, emb, embed_key=file_hash(full.backbone))
@@ -136,9 +135,9 @@ def retraining_unavailable(cfg, n_curated: int) -> str:
 def seed000_runs(cfg, ds) -> Seed000Runs:
     """Seed 000's pretraining recipe at profile scale (every step cached; notebooks 04 and 05).
 
-    1. iBOT-vMF from scratch on every image (the notebook-03 run, ``pretrained(cfg, ds, "ibot_vmf")``);
-    2. its embeddings of every image, hierarchical k-means and balanced sampling to
-       ``curation.sample_frac`` of the images (CPI-3M -> CPI-H-1M);
+    1. iBOT-vMF from scratch on the pretraining set (the notebook-03 run; no ``test`` image);
+    2. its embeddings, hierarchical k-means of that same set and balanced sampling to
+       ``curation.sample_frac`` of it (CPI-3M -> CPI-H-1M);
     3. iBOT-vMF from scratch on the curated subset for the same number of epochs;
     4. iBOT-vMF on the curated subset from an initialisation for ``pretrain.short_steps``
        steps: ImageNet weights when a local file is given (``$ICEPAPER_IMAGENET_WEIGHTS``,
@@ -146,14 +145,14 @@ def seed000_runs(cfg, ds) -> Seed000Runs:
     """
     full, emb, cur = latent_curation(cfg, ds)
     curated = pretrained(cfg, ds, "ibot_vmf", indices=cur.indices,
-                         steps=curated_steps(cfg, cur.n, len(ds)), tag="curated")
+                         steps=curated_steps(cfg, cur.n, len(cur.pool)), tag="curated")
     w = imagenet_weights(cfg)
     if w is not None:
         init, note = "imagenet", f"ImageNet weights from the local file {w.name}"
     else:
         init = str(full.backbone)
         note = (f"no ImageNet weights file was given (set {IMAGENET_ENV}), so the short run starts "
-                "from the notebook-03 network (iBOT-vMF trained from scratch on all images) instead "
+                "from the notebook-03 network (iBOT-vMF trained from scratch on the pretraining set) instead "
                 "of ImageNet iBOT: it tests 'curate + continue briefly', and its cumulative compute "
                 "includes that network's training")
     short = pretrained(cfg, ds, "ibot_vmf", indices=cur.indices, init=init,

@@ -18,7 +18,8 @@ section 6); faiss does every k-means.
     normalised entropy H(p) / log K of a class distribution (1 = uniform) and the ratio of
     the largest to the smallest class count.
 
-``curate(cfg, ds, embeddings)`` runs both with the profile's sizes and caches the result;
+``curate(cfg, ds, embeddings)`` runs both with the profile's sizes on the default pretraining
+set (no ``test`` image, nothing of the unseen campaign) and caches the result;
 Seed 000's pipeline around it (the notebook-03 network's latent space, the runs on the curated
 subset) is ``papers.ko2025.seed000_runs``.
 """
@@ -170,13 +171,20 @@ def curate(cfg, ds, embeddings: np.ndarray, pool: np.ndarray | None = None,
     """Hierarchical k-means of ``embeddings[pool]`` and a balanced sample of about
     ``curation.sample_frac`` of the pool (profile sizes), cached by configuration.
 
-    ``embeddings``: (len(ds), D); ``pool``: dataset rows to curate (default all);
+    ``embeddings``: (len(ds), D); ``pool``: dataset rows to curate, by default the default
+    pretraining set (``icepaper.data.splits.pretrain_indices``: no ``test`` image, nothing of
+    notebook 06's unseen campaign), so the curated subset is drawn from the images the full
+    run trained on and never from the final probe's test images;
     ``embed_key``: identity of the embeddings for the cache key (e.g. the backbone hash).
     """
     from icepaper.core.cache import cached_dir
 
     p = cfg.profile.curation
-    pool = np.arange(len(ds)) if pool is None else np.asarray(pool, dtype=np.int64)
+    if pool is None:
+        from icepaper.data.splits import pretrain_indices
+
+        pool = pretrain_indices(ds)
+    pool = np.asarray(pool, dtype=np.int64)
     n_target = int(round(len(pool) * float(p["sample_frac"]))) if n_target is None else int(n_target)
     k = [min(int(a), max(1, len(pool) // 4)) for a in p["k"][: int(p["levels"])]]
     key = {"dataset": ds.fingerprint, "embeddings": embed_key or "unkeyed", "pool": _hash_ints(pool),
@@ -246,7 +254,7 @@ def plot_cluster_sizes(tree: HierarchicalKMeans, subset: np.ndarray | None = Non
     for t, ax in enumerate(axes[0], start=1):
         sizes = tree.cluster_sizes(t)
         order = np.argsort(-sizes)
-        ax.plot(sizes[order], ".-", ms=3, lw=1, label="all images")
+        ax.plot(sizes[order], ".-", ms=3, lw=1, label="clustered pool")
         if subset is not None:
             sub = np.bincount(tree.point_labels(t)[subset], minlength=len(sizes))
             ax.plot(sub[order], ".-", ms=3, lw=1, label="curated")

@@ -1,10 +1,14 @@
 """Pretrain (or load from the cache) the SSL networks the notebooks need.
 
 ``pretrained(cfg, ds, "ibot_vmf" | "ibot" | "moco" | "byol", indices=..., init=..., steps=...)``
-trains on rows ``indices`` of ``ds`` (all rows by default; no labels are used) with the
-profile's ``pretrain`` sizes and returns a :class:`PretrainResult`. Results are cached by
-(dataset fingerprint, method, profile ``pretrain`` section, crop sizes, init, hash of the
-indices, steps, seed): a rerun loads them. An interrupted run resumes from its work folder
+trains on rows ``indices`` of ``ds`` (no labels are used) with the profile's ``pretrain``
+sizes and returns a :class:`PretrainResult`. The default rows are
+:func:`icepaper.data.splits.pretrain_indices`: every image outside the ``test`` split and
+outside the campaign the label-budget study (notebook 06) keeps unseen, so one pretraining
+set serves notebooks 03-07 and neither the final probe's test images nor the unseen campaign
+reach a pretraining batch. Results are cached by (dataset fingerprint, method, profile
+``pretrain`` section, crop sizes, init, hash of the row indices actually trained on, steps,
+seed): a rerun loads them, and a change of the default set trains anew. An interrupted run resumes from its work folder
 (``<cache>/pretrain-work/<key>``) on the next call with the same arguments.
 
 Multi-GPU: ``torchrun --nproc_per_node=N -m icepaper.ssl.pretrain --method ibot_vmf
@@ -12,7 +16,9 @@ Multi-GPU: ``torchrun --nproc_per_node=N -m icepaper.ssl.pretrain --method ibot_
 and rank 0 writes the checkpoint and the cache entry.
 
 ``knn_check(cfg, ds, backbone, n_images)`` / ``knn_hits(...)``: weighted kNN accuracy (cosine, k=20, T=0.07)
-of a backbone's embeddings on a labelled subset, to compare with a random-init network;
+of a backbone's embeddings, fit on labelled ``train`` images and scored on labelled ``val``
+images (both inside the default pretraining set: never ``test``, never the unseen campaign),
+to compare with a random-init network and to choose profile settings;
 ``knn_unavailable(ds)`` says why a dataset does not allow it.
 """
 
@@ -142,9 +148,15 @@ def build_recipe(cfg, method: str):
     return augment.build_recipe(name, crop_sizes(cfg, method), in_chans=1)
 
 
+def default_indices(ds) -> np.ndarray:
+    """The rows a pretraining run trains on when given none: ``data.splits.pretrain_indices``
+    (not ``test``, not the label-budget study's unseen campaign)."""
+    from icepaper.data.splits import pretrain_indices
+
+    return pretrain_indices(ds)
+
+
 def _indices_hash(indices) -> str:
-    if indices is None:
-        return "all"
     arr = np.ascontiguousarray(np.asarray(indices, dtype=np.int64))
     return hashlib.sha256(arr.tobytes()).hexdigest()[:16]
 
@@ -180,8 +192,10 @@ def default_steps(cfg, method: str) -> int:
 
 
 def cache_key(cfg, ds, method: str, *, indices=None, init="scratch", steps: int | None = None) -> dict:
-    """The configuration that identifies one pretraining run in the cache."""
+    """The configuration that identifies one pretraining run in the cache (``indices`` None:
+    :func:`default_indices`, hashed like any other row set)."""
     s = cache_values(_pretrain_section(cfg), "pretrain")
+    indices = default_indices(ds) if indices is None else indices
     return {
         "kind": "pretrain", "engine": ENGINE_VERSION, "method": method,
         "dataset": ds.fingerprint, "pretrain": s, "crops": crop_sizes(cfg, method),
@@ -204,6 +218,9 @@ def pretrained(cfg, ds, method: str, *, indices=None, init: str | Path = "scratc
                stop_at: int | None = None, progress: bool = True) -> PretrainResult:
     """Train ``method`` on ``ds`` rows ``indices`` (or load the cached run); see module doc.
 
+    ``indices`` None: :func:`default_indices` (every image outside the ``test`` split and
+    outside the unseen campaign of notebook 06).
+
     ``steps`` defaults to :func:`default_steps`; ``init`` is 'scratch',
     'imagenet' or a checkpoint/backbone path; ``tag`` names the progress bar;
     ``stop_at`` stops after that many steps (a resumable partial run, ``finished=False``).
@@ -212,14 +229,14 @@ def pretrained(cfg, ds, method: str, *, indices=None, init: str | Path = "scratc
         raise ValueError(f"unknown SSL method {method!r}; choose one of {METHODS}")
     s = _pretrain_section(cfg)
     steps = int(steps if steps is not None else default_steps(cfg, method))
-    key = cache_key(cfg, ds, method, indices=indices, init=init, steps=steps)
+    rows = default_indices(ds) if indices is None else np.asarray(indices, dtype=np.int64)
+    key = cache_key(cfg, ds, method, indices=rows, init=init, steps=steps)
     final = cache_path("pretrain", key)
     if (final / "key.json").exists():
         return _load_result(final)
 
     device = ddp.init_from_env(cfg.device)
     batch = int(s["batch_size"])
-    rows = np.arange(len(ds)) if indices is None else np.asarray(indices, dtype=np.int64)
     torch.manual_seed(int(cfg.seed))  # identical initial weights on every process
     m = build_method(cfg, method, init)
     dataset = MultiCropDataset(ds, rows, build_recipe(cfg, method), seed=int(cfg.seed),
@@ -299,35 +316,43 @@ def backbone_input_size(backbone: nn.Module, default: int = 224) -> int:
 
 
 def knn_subset(ds, n_images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """Seeded labelled (train_rows, test_rows, scheme) for the quick check, or None."""
+    """Seeded labelled (fit_rows, score_rows, scheme) of the quick check, or None.
+
+    Fit rows: up to ``n_images`` labelled ``train`` images; score rows: up to ``n_images/2``
+    labelled ``val`` images; both drawn from :func:`default_indices`, so the check never sees a
+    ``test`` image or the unseen campaign. Without labelled ``val`` images a seeded fifth of
+    the labelled train images is scored instead (and left out of the fit rows).
+    """
     scheme = _label_scheme(ds)
     if scheme is None:
         return None
     lab = ds.labels(scheme).notna().to_numpy()
-    tr = np.intersect1d(ds.indices("train"), np.flatnonzero(lab))
-    te = np.intersect1d(ds.indices("test"), np.flatnonzero(lab))
-    if not len(te):
-        te = np.intersect1d(ds.indices("val"), np.flatnonzero(lab))
-    if not len(tr) or not len(te):
-        return None
+    allowed = np.intersect1d(default_indices(ds), np.flatnonzero(lab))
+    tr = np.intersect1d(ds.indices("train"), allowed)
+    va = np.intersect1d(ds.indices("val"), allowed)
     rng = np.random.default_rng(seed)
+    if not len(va) and len(tr) >= 2:
+        va = np.sort(rng.choice(tr, max(1, len(tr) // 5), replace=False))
+        tr = np.setdiff1d(tr, va)
+    if not len(tr) or not len(va):
+        return None
     tr = np.sort(rng.choice(tr, min(len(tr), n_images), replace=False))
-    te = np.sort(rng.choice(te, min(len(te), max(n_images // 2, 1)), replace=False))
-    return tr, te, scheme
+    va = np.sort(rng.choice(va, min(len(va), max(n_images // 2, 1)), replace=False))
+    return tr, va, scheme
 
 
 def knn_unavailable(ds) -> str:
     """Why the kNN check cannot run on ``ds`` ("" when it can): no class labels, labels in one
-    class only, or no labelled images in the train split or in the test (or val) split."""
+    class only, or fewer than two labelled ``train``/``val`` images outside the test split and
+    the unseen campaign."""
     scheme = _label_scheme(ds)
     if scheme is None:
         return "no class labels"
     lab = ds.labels(scheme)
     if lab.nunique() < 2:
         return f"one {scheme} class only"
-    has = lab.notna().to_numpy()
-    if not has[ds.indices("train")].any() or not (has[ds.indices("test")].any() or has[ds.indices("val")].any()):
-        return f"no labelled images in the train split or in the test and val splits ({scheme})"
+    if knn_subset(ds, 2) is None:
+        return f"fewer than two labelled train/val images outside the test split ({scheme})"
     return ""
 
 
@@ -341,12 +366,13 @@ def knn_check(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_imag
 
 def knn_hits(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_images: int | None = None,
              *, size: int | None = None) -> np.ndarray:
-    """Per-test-image correctness (bool) of the weighted kNN check, for paired comparisons.
+    """Per-image correctness (bool) of the weighted kNN check on its scored (``val``) images,
+    for paired comparisons.
 
-    Fits on up to ``n_images`` labelled train rows and scores on up to ``n_images/2``
-    labelled test rows (val when there is no test split), in scheme ``cpi`` when labelled,
-    else the first labelled scheme; the rows depend only on the seed, so every backbone is
-    scored on the same images. Empty when ``ds`` has no labels.
+    Fits on up to ``n_images`` labelled ``train`` rows and scores on up to ``n_images/2``
+    labelled ``val`` rows (:func:`knn_subset`: never ``test``, never the unseen campaign), in
+    scheme ``cpi`` when labelled, else the first labelled scheme; the rows depend only on the
+    seed, so every backbone is scored on the same images. Empty when ``ds`` has no labels.
     """
     if isinstance(backbone, PretrainResult):
         backbone = backbone.load_backbone(cfg.device)
@@ -356,7 +382,7 @@ def knn_hits(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_image
     sub = knn_subset(ds, n_images, seed=int(cfg.seed))
     if sub is None:
         return np.zeros(0, dtype=bool)
-    tr, te, scheme = sub
+    tr, te, scheme = sub  # te: the scored (val) rows
     y = ds.labels(scheme).to_numpy()
     s = _pretrain_section(cfg)
     if size is None:

@@ -66,7 +66,7 @@ def loss_drop(res, frac: float = 0.1) -> tuple[float, float]:
 def paired_gain(after: np.ndarray, before: np.ndarray, n_boot: int = 2000,
                 seed: int = 0) -> tuple[float, float, float]:
     """Accuracy gain ``mean(after) - mean(before)`` of two per-image correctness arrays on the
-    same test images, and its 95 % paired bootstrap interval (images resampled together), in
+    same scored images, and its 95 % paired bootstrap interval (images resampled together), in
     percentage points.
 
     >>> after, before = np.array([1, 1, 1, 1, 0]), np.array([0, 1, 0, 1, 0])
@@ -87,7 +87,8 @@ def paired_gain(after: np.ndarray, before: np.ndarray, n_boot: int = 2000,
 def knn_gains(hits: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict]:
     """kNN accuracies before/after training and their paired gain, from per-image correctness.
 
-    ``hits[run]`` = {"random_init": bool array, "trained": bool array} on the same test images.
+    ``hits[run]`` = {"random_init": bool array, "trained": bool array} on the same scored
+    images (the kNN check's val images).
     Per run: ``random_init`` and ``trained`` accuracy (0..1), ``gain_pp`` and ``gain_ci95_pp``
     (percentage points, 95 % paired bootstrap); plus ``vmf_vs_plain_ibot`` (trained iBOT-vMF
     minus trained plain iBOT) when both runs are there.
@@ -114,10 +115,10 @@ def knn_text(knn: Mapping[str, Mapping], n_test: int) -> str:
 
     >>> knn = {"ibot_vmf": {"random_init": 0.25, "trained": 0.75, "gain_pp": 50.0, "gain_ci95_pp": [10.0, 90.0]}}
     >>> print(knn_text(knn, n_test=4))
-    kNN accuracy (%) on 4 test images; gain with its 95 % paired bootstrap interval:
+    kNN accuracy (%) on 4 val images (fit on train); gain with its 95 % paired bootstrap interval:
          iBOT-vMF (ViT): random init 25.0 -> trained 75.0; gain +50.0 pp [+10.0, +90.0] (helped)
     """
-    out = [f"kNN accuracy (%) on {n_test} test images; gain with its 95 % paired bootstrap interval:"]
+    out = [f"kNN accuracy (%) on {n_test} val images (fit on train); gain with its 95 % paired bootstrap interval:"]
     for name, k in knn.items():
         if name == "vmf_vs_plain_ibot":
             continue
