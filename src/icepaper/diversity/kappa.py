@@ -347,11 +347,13 @@ class GroupKappa:
     ci: float = 0.95
     notes: list[str] = field(default_factory=list)
 
-    def slope(self, x: Sequence[float] | None = None, units: str = "") -> Slope:
+    def slope(self, x: Sequence[float] | None = None, units: str = "", relative: bool = False) -> Slope:
         """Slope of kappa against ``x`` (default: the group values, which must be numeric).
 
         Point slope from the whole-group kappas; interval from the same least-squares fit to
-        each bootstrap replicate (resampling particles within every group).
+        each bootstrap replicate (resampling particles within every group). ``relative``: the
+        slope in per cent of the mean kappa over the groups (per replicate for the interval), to
+        compare networks whose kappa scales differ.
         """
         t = self.table
         xs = np.asarray(t["group"] if x is None else x, dtype=np.float64)
@@ -361,8 +363,11 @@ class GroupKappa:
         xo = xs[ok]
         xc = xo - xo.mean()
         w = xc / (xc @ xc)
-        point = float(w @ t["kappa"].to_numpy()[ok])
+        k = t["kappa"].to_numpy()[ok]
+        point = float(w @ k)
         b = self.boot[:, ok] @ w
+        if relative:
+            point, b = 100 * point / float(k.mean()), 100 * b / self.boot[:, ok].mean(axis=1)
         lo, hi = np.quantile(b, [(1 - self.ci) / 2, (1 + self.ci) / 2])
         return Slope(point, float(lo), float(hi), float((b > 0).mean()), units)
 
