@@ -183,3 +183,24 @@ def test_a_single_class_is_no_label_scheme():
     meta = pd.DataFrame({"cpi": ["column"] * 5, "habit4": ["Column", "Column_aged"] * 2 + [None]})
     assert D.pick_label_scheme(meta) == "habit4"
     assert D.pick_label_scheme(meta[["cpi"]]) is None
+
+
+def test_trend_strength_names_the_stronger_network_only_beyond_the_intervals():
+    t = np.repeat([-30.0, -20.0, -10.0], 60)
+    noise = np.random.default_rng(0).normal(size=(180, 8))
+    steep = np.eye(8)[0] + (0.1 + 0.03 * (t[:, None] + 30)) * noise
+    flat = np.eye(8)[0] + 0.3 * noise
+    meta = pd.DataFrame({"temperature_c": t})
+    kw = dict(n_temp_bins=3, min_n=20, n_boot=60)
+    steep_rep, flat_rep = D.analyse_diversity(steep, meta, **kw), D.analyse_diversity(flat, meta, **kw)
+    rel = steep_rep.relative_slope("temperature")
+    mean_k = steep_rep.table("temperature")["kappa"].mean()
+    assert rel.slope == pytest.approx(100 * steep_rep.slopes["temperature"].slope / mean_k)
+    assert rel.ci_low <= rel.slope <= rel.ci_high and rel.sign == -1
+    # either order of the networks: the steep one is named
+    for reps in ({"steep": steep_rep, "flat": flat_rep}, {"flat": flat_rep, "steep": steep_rep}):
+        assert D.trend_strength(reps, "temperature").endswith("steep shows it more strongly.")
+    # the same trend twice (other resamples): no network is named
+    again = D.analyse_diversity(steep, meta, **{**kw, "seed": 5})
+    assert "no network shows it more strongly" in D.trend_strength({"a": steep_rep, "b": again}, "temperature")
+    assert D.trend_strength({"a": steep_rep}, "temperature") == ""

@@ -145,16 +145,35 @@ def test_bootstrap_interval_coverage():
     assert hits / trials >= 0.85  # nominal 95 %
 
 
-def test_equal_n_and_interval_widths():
+def test_interval_is_at_the_groups_own_n_and_paper_estimator_at_equal_m():
     x = np.concatenate([sample_vmf(32, 32.0, 2000, seed=1), sample_vmf(32, 32.0, 200, seed=2)])
     g = ["large"] * 2000 + ["small"] * 200
     gk = K.kappa_by_group(x, g, min_n=20, equal_n=500, n_boot=200, seed=0)
     t = gk.table.set_index("group")
-    assert gk.m == 200 and (t["m"] == 200).all()  # capped at the smallest group
+    assert gk.m == 200 and (t["m"] == 200).all()  # the plain estimator's m: capped at the smallest group
     w = t["ci_high"] - t["ci_low"]
-    assert w["large"] == pytest.approx(w["small"], rel=0.35)  # same n -> similar widths
-    for grp in t.index:  # same true kappa -> overlapping intervals, both cover it
+    # kappa and its interval both use all n: ten times the particles, about sqrt(10) narrower
+    assert 2.0 < w["small"] / w["large"] < 5.0
+    for grp in t.index:  # same true kappa -> both intervals cover it
         assert t.loc[grp, "ci_low"] < 32.0 < t.loc[grp, "ci_high"]
+    # equal_n changes only kappa_paper, never kappa or its interval
+    gk2 = K.kappa_by_group(x, g, min_n=20, equal_n=50, n_boot=200, seed=0)
+    t2 = gk2.table.set_index("group")
+    assert (t2["m"] == 50).all()
+    np.testing.assert_allclose(t2[["kappa", "ci_low", "ci_high"]], t[["kappa", "ci_low", "ci_high"]])
+
+
+def test_bootstrap_spread_matches_the_sampling_spread_at_n():
+    """The interval describes the estimator at the group's n: its bootstrap spread matches the
+    spread of the same estimator over independent samples of n (a resample size m < n would
+    inflate it by about sqrt(n / m))."""
+    p, k_true, n = 16, 16.0, 600
+    draws = [K.estimate_kappa(sample_vmf(p, k_true, n, seed=500 + s), debias=True).kappa for s in range(60)]
+    sd_true = float(np.std(draws, ddof=1))
+    x = sample_vmf(p, k_true, n, seed=7)
+    gk = K.kappa_by_group(x, None, min_n=10, equal_n=100, n_boot=300, seed=0)
+    sd_boot = float(np.std(gk.boot[:, 0], ddof=1))
+    assert 0.7 < sd_boot / sd_true < 1.4
 
 
 def test_planted_monotone_trend_is_detected():

@@ -16,6 +16,7 @@ from icepaper.representations.probes import (
     logistic_probe,
     per_class_accuracy,
     pick_scheme,
+    probe_population,
     probe_rows,
     probe_splits,
     probe_table,
@@ -140,6 +141,53 @@ def test_geometric_baseline_separates_discs_from_bars(packed_factory):
     r = geometric_baseline(ds, Cs=[0.1, 1.0])
     assert r.logreg > 90
     assert set(per_class_accuracy(r.y_test, r.logreg_pred).index) == {"sphere", "column"}
+
+
+def _discs_and_bars(n, seed=0):
+    rng = np.random.default_rng(seed)
+    imgs, y = [], []
+    for i in range(n):
+        im = np.full((48, 48), 230, np.uint8)
+        c = (int(rng.integers(18, 30)), int(rng.integers(18, 30)))
+        if i % 2:
+            cv2.circle(im, c, int(rng.integers(6, 14)), 40, -1)
+            y.append("sphere")
+        else:
+            w, h = int(rng.integers(3, 6)), int(rng.integers(14, 20))
+            cv2.rectangle(im, (c[0] - w, c[1] - h), (c[0] + w, c[1] + h), 40, -1)
+            y.append("column")
+        imgs.append(im)
+    return np.stack(imgs), np.array(y, dtype=object)
+
+
+def test_probe_uses_cpi_images_only_when_instruments_are_mixed(packed_factory):
+    """A CPI study: HOLIMO rows never reach a probe split. Here the HOLIMO images carry the
+    opposite labels, so the geometric baseline only separates the classes when they are left out."""
+    n = 160
+    imgs, y = _discs_and_bars(n)
+    inst = np.where(np.arange(n) % 4 == 3, "HOLIMO", "CPI")
+    y = np.where(inst == "HOLIMO", np.where(y == "sphere", "column", "sphere"), y)
+    split = np.random.default_rng(1).permutation(np.array(["train", "train", "val", "test"] * (n // 4)))
+    meta = pd.DataFrame({"image_id": [f"m{i}" for i in range(n)], "split": split, "source_file": "",
+                         "cpi": y, "pixel_um": 2.3, "instrument": inst})
+    ds = packed_factory(imgs, meta, name="mixed")
+    keep, what = probe_population(ds)
+    assert keep.tolist() == (inst == "CPI").tolist() and what.startswith("CPI images only (120 of 160")
+    sp = probe_splits(ds)
+    for rows in sp.values():
+        assert len(rows) and (inst[rows] == "CPI").all()
+    assert sum(len(r) for r in sp.values()) == 120
+    capped = probe_rows(ds, caps={"test": 10}, seed=0)
+    assert (inst[capped["test"]] == "CPI").all()
+    r = geometric_baseline(ds, Cs=[0.1, 1.0])
+    assert len(r.y_test) == len(sp["test"]) and r.logreg > 90
+    # without the instrument column (user data) or with one instrument, every labelled row is probed
+    no_col = packed_factory(imgs, meta.drop(columns="instrument"), name="nocol")
+    assert sum(len(r) for r in probe_splits(no_col).values()) == n
+    assert probe_population(no_col)[1] == "all images (no instrument column in the metadata)"
+    holimo = packed_factory(imgs, meta.assign(instrument="HOLIMO"), name="holimo")
+    assert sum(len(r) for r in probe_splits(holimo).values()) == n
+    assert "no CPI images" in probe_population(holimo)[1]
 
 
 def test_skip_reasons_unlabelled_one_class_and_no_test_images(packed_factory):

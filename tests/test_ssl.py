@@ -126,6 +126,51 @@ def test_head_switch_vmf_off_is_plain_ibot():
 
 
 # -- masks, EMA ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("vmf", [True, False])
+def test_no_weight_decay_on_prototype_norms_biases_and_norm_layers(vmf):
+    """The optimiser's groups keep weight_g (vMF concentrations), biases and norm layers at
+    weight decay 0, also after the trainer applies the weight-decay schedule."""
+    m = _ibot(vmf=vmf)
+    opt = m.make_optimizer()
+    wd_of = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    for g in opt.param_groups:  # what the trainer does every step
+        if g.get("scheduled_wd"):
+            g["weight_decay"] = m.schedule(3, 6)["weight_decay"]
+    wd_now = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    named = dict(m.student_head.named_parameters()) | {f"backbone.{k}": v for k, v in
+                                                        m.student_backbone.named_parameters()}
+    g = m.student_head.last_layer.weight_g
+    assert (id(g) in wd_of) == vmf  # trainable (and undecayed) only in the vMF head
+    if vmf:
+        assert wd_of[id(g)] == 0.0 and wd_now[id(g)] == 0.0
+    n_checked = 0
+    for name, p in named.items():
+        if not p.requires_grad:
+            continue
+        zero = p.ndim <= 1 or name.endswith("weight_g")
+        assert (wd_now[id(p)] == 0.0) == zero, name
+        n_checked += zero
+    assert n_checked > 5  # biases and LayerNorms were among them
+    assert wd_of[id(m.student_head.last_layer.weight_v)] > 0  # the prototype directions do decay
+
+
+def test_moco_byol_groups_exclude_biases_and_norms():
+    from icepaper.ssl.base import no_weight_decay
+    from icepaper.ssl.byol import BYOL
+    from icepaper.ssl.moco import MoCo
+
+    for cls in (MoCo, BYOL):
+        torch.manual_seed(0)
+        m = cls(TINY)
+        opt = m.make_optimizer()
+        wd_of = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+        for mod in m.student_modules():
+            for name, p in mod.named_parameters():
+                if p.requires_grad:
+                    assert (wd_of[id(p)] == 0.0) == no_weight_decay(name, p), (cls.__name__, name)
+        assert any(v > 0 for v in wd_of.values()) and any(v == 0 for v in wd_of.values())
+
+
 def test_block_mask_ratios():
     import random
 

@@ -31,6 +31,7 @@ from .trends import (
     pseudo_habits,
     random_init_backbone,
     summary_table,
+    trend_strength,
 )
 
 __all__ = [
@@ -39,5 +40,5 @@ __all__ = [
     "gallery", "inject_rare_habit", "jsonable", "mislabel_scores", "mislabel_sentence",
     "n_pseudo_habits", "particle_size", "pick_label_scheme", "plot_class_similarity",
     "plot_kappa_entropy", "plot_trends", "plot_validation", "pseudo_habits", "random_init_backbone",
-    "summary_table", "validation_grid", "validation_sentence", "validation_summary",
+    "summary_table", "trend_strength", "validation_grid", "validation_sentence", "validation_summary",
 ]

@@ -24,13 +24,19 @@ Estimators (p = embedding dimension, x_i unit vectors, R = |mean_i x_i|):
   ``A_p(kappa) = sqrt(max(rho2, 0))`` (kappa = 0 when rho2 <= 0, i.e. no detectable
   concentration).
 
-Group comparisons (``kappa_by_group``) report the debiased kappa of the whole group and a
-percentile interval from ``n_boot`` resamples of a common size m (drawn with replacement;
-m = ``equal_n`` capped at the smallest eligible group), so interval widths are comparable
-between groups. The paper's plain estimator is reported beside it at equal n (the mean over
-subsamples of m particles without replacement). Groups smaller than ``min_n`` get no kappa
+Group comparisons (``kappa_by_group``) report the debiased kappa of the whole group (n
+particles) and a percentile interval from ``n_boot`` resamples of the **same n** (drawn with
+replacement), i.e. the bootstrap distribution of exactly the estimator reported, so the point
+and its interval refer to one sample size. Groups of different size are compared through the
+debiased estimator, whose target (rho^2, the mean pair cosine) does not depend on n; their
+intervals differ in width because their precision does. An earlier version resampled every
+group at a common m < n: that interval described an estimate from m particles (about
+sqrt(n / m) times too wide for the full-n point it was drawn around). The paper's plain
+estimator, which is biased by ~1/n, is reported beside it at a common m (``kappa_paper``: the
+mean over subsamples of m particles without replacement; m = ``equal_n`` capped at the smallest
+eligible group), which is where equal n matters. Groups smaller than ``min_n`` get no kappa
 and a note saying why. ``GroupKappa.slope`` fits kappa against a group coordinate and takes
-its interval from the same resamples.
+its interval from the same (full-n) resamples.
 """
 
 from __future__ import annotations
@@ -327,9 +333,10 @@ class Slope:
 class GroupKappa:
     """kappa per group: a table (one row per group) and the bootstrap replicates.
 
-    ``table`` columns: group, n, m, R, rho2, kappa (debiased, whole group), ci_low, ci_high
-    (percentile interval at n = m), kappa_paper (plain Banerjee + Newton at n = m), and when
-    labels were given entropy, entropy_low, entropy_high; note says why a group has no kappa.
+    ``table`` columns: group, n, R, rho2, kappa (debiased, whole group of n), ci_low, ci_high
+    (percentile interval from bootstrap resamples of the same n), m and kappa_paper (the plain
+    Banerjee + Newton estimator at the common subsample size m), and when labels were given
+    entropy, entropy_low, entropy_high (bootstrap at n); note says why a group has no kappa.
     ``boot`` is (n_boot, n_groups) with NaN columns for groups below ``min_n``.
     """
 
@@ -340,11 +347,13 @@ class GroupKappa:
     ci: float = 0.95
     notes: list[str] = field(default_factory=list)
 
-    def slope(self, x: Sequence[float] | None = None, units: str = "") -> Slope:
+    def slope(self, x: Sequence[float] | None = None, units: str = "", relative: bool = False) -> Slope:
         """Slope of kappa against ``x`` (default: the group values, which must be numeric).
 
         Point slope from the whole-group kappas; interval from the same least-squares fit to
-        each bootstrap replicate (resampling particles within every group).
+        each bootstrap replicate (resampling particles within every group). ``relative``: the
+        slope in per cent of the mean kappa over the groups (per replicate for the interval), to
+        compare networks whose kappa scales differ.
         """
         t = self.table
         xs = np.asarray(t["group"] if x is None else x, dtype=np.float64)
@@ -354,8 +363,11 @@ class GroupKappa:
         xo = xs[ok]
         xc = xo - xo.mean()
         w = xc / (xc @ xc)
-        point = float(w @ t["kappa"].to_numpy()[ok])
+        k = t["kappa"].to_numpy()[ok]
+        point = float(w @ k)
         b = self.boot[:, ok] @ w
+        if relative:
+            point, b = 100 * point / float(k.mean()), 100 * b / self.boot[:, ok].mean(axis=1)
         lo, hi = np.quantile(b, [(1 - self.ci) / 2, (1 + self.ci) / 2])
         return Slope(point, float(lo), float(hi), float((b > 0).mean()), units)
 
@@ -373,23 +385,24 @@ def kappa_by_group(
     newton_steps: int | None = 2,
     order: Sequence | None = None,
 ) -> GroupKappa:
-    """Debiased kappa per group with equal-n bootstrap intervals (see the module docstring).
+    """Debiased kappa per group with bootstrap intervals at the group's own n (module docstring).
 
     ``groups``: one key per row (NaN rows are dropped; None = one group "all").
     ``labels``: habit labels per row, to report the Shannon entropy beside kappa.
-    ``equal_n``: common resample size m (capped at the smallest eligible group; None = the
-    smallest eligible group). Groups with fewer than ``min_n`` rows get NaN and a note.
+    ``equal_n``: common subsample size m of the paper's plain estimator ``kappa_paper`` (capped
+    at the smallest eligible group; None = the smallest eligible group); kappa and its interval
+    always use all n rows of the group. Groups with fewer than ``min_n`` rows get NaN and a note.
 
     Forty embeddings near e_1 in group "tight", forty spread over the sphere in "wide":
 
     >>> rng = np.random.default_rng(0)
     >>> tight = np.eye(8)[0] + 0.1 * rng.normal(size=(40, 8))
     >>> wide = rng.normal(size=(40, 8))
-    >>> gk = kappa_by_group(np.vstack([tight, wide]), ["tight"] * 40 + ["wide"] * 40, n_boot=20)
+    >>> gk = kappa_by_group(np.vstack([tight[:30], wide]), ["tight"] * 30 + ["wide"] * 40, n_boot=20)
     >>> gk.table[["group", "n", "m"]]
        group   n   m
-    0  tight  40  40
-    1   wide  40  40
+    0  tight  30  30
+    1   wide  40  30
     >>> k = gk.table.set_index("group")["kappa"]
     >>> bool(k["tight"] > 10 * k["wide"])
     True
@@ -412,7 +425,6 @@ def kappa_by_group(
         warnings.warn("; ".join(notes), stacklevel=2)
     m_cap = min((sizes[k] for k in eligible), default=0)
     m = m_cap if equal_n is None else min(int(equal_n), m_cap)
-    rng = np.random.default_rng(seed)
     boot = np.full((n_boot, len(keys)), np.nan)
     lo_q, hi_q = (1 - ci) / 2, (1 + ci) / 2
     rows = []
@@ -435,18 +447,23 @@ def kappa_by_group(
         row["R"] = float(np.linalg.norm(s) / len(idx))
         row["rho2"] = rho2
         row["kappa"] = kappa_from_R(math.sqrt(min(max(rho2, 0.0), 1.0)), p, newton_steps)
+        # separate streams: the bootstrap does not depend on equal_n (the plain estimator's draws)
+        rng, rng_sub = (np.random.default_rng([seed, j, stream]) for stream in (0, 1))
         ent = []
         r2 = np.empty(n_boot)
-        for b in range(n_boot):
-            pick = rng.integers(0, len(idx), m)
-            c2 = float((np.bincount(pick).astype(np.float64) ** 2).sum())
-            r2[b] = unbiased_rho2(xg[pick].sum(0), m, c2)
-            if labs is not None:
-                ent.append(_entropy_codes(labs[pick]))
+        n_g = len(idx)
+        for a in range(0, n_boot, 64):  # resamples of the group's own n, as multiplicities c_j
+            picks = rng.integers(0, n_g, (min(64, n_boot - a), n_g))
+            counts = np.stack([np.bincount(pk, minlength=n_g) for pk in picks]).astype(np.float64)
+            sums = counts @ xg
+            for i, b in enumerate(range(a, a + len(picks))):
+                r2[b] = unbiased_rho2(sums[i], n_g, float(counts[i] @ counts[i]))
+                if labs is not None:
+                    ent.append(_entropy_codes(labs[picks[i]]))
         boot[:, j] = kappa_from_R(np.sqrt(np.clip(r2, 0.0, 1.0)), p, newton_steps)
         # the paper's plain estimator at equal n: subsamples of m without replacement
         n_sub = 1 if m == len(idx) else min(n_boot, 50)
-        r_plain = [np.linalg.norm(xg[rng.choice(len(idx), m, replace=False)].sum(0)) / m for _ in range(n_sub)]
+        r_plain = [np.linalg.norm(xg[rng_sub.choice(len(idx), m, replace=False)].sum(0)) / m for _ in range(n_sub)]
         paper = kappa_from_R(np.clip(r_plain, 0.0, 1.0), p, newton_steps)
         row["ci_low"], row["ci_high"] = (float(v) for v in np.nanquantile(boot[:, j], [lo_q, hi_q]))
         row["kappa_paper"] = float(np.mean(paper))

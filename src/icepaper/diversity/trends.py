@@ -25,7 +25,7 @@ from .kappa import GroupKappa, Slope, kappa_by_group, l2_normalize
 __all__ = [
     "DiversityReport", "analysis_rows", "pick_label_scheme", "pseudo_habits", "n_pseudo_habits", "particle_size",
     "quantile_bins", "class_similarity",
-    "analyse_diversity", "summary_table", "jsonable", "diversity_backbone", "random_init_backbone",
+    "analyse_diversity", "summary_table", "trend_strength", "jsonable", "diversity_backbone", "random_init_backbone",
 ]
 
 
@@ -201,6 +201,12 @@ class DiversityReport:
     notes: list[str]
     skipped: dict[str, str] = field(default_factory=dict)
     size_unit: str = "um"
+    slope_x: dict[str, np.ndarray] = field(default_factory=dict)  # the x of each slope fit
+
+    def relative_slope(self, factor: str) -> Slope:
+        """The ``factor`` slope in per cent of the mean kappa (interval per bootstrap replicate)."""
+        s = self.slopes[factor]
+        return self.by[factor].slope(self.slope_x[factor], units=s.units, relative=True)
 
     def table(self, factor: str) -> pd.DataFrame:
         """The group table of one factor with the bin centre as ``x`` when it is binned."""
@@ -258,7 +264,7 @@ def analyse_diversity(
     if label_col == "auto":
         label_col = pick_label_scheme(meta)
     labels = meta[label_col] if label_col and label_col in meta.columns else None
-    by, centres, slopes, notes, skipped = {}, {}, {}, [], {}
+    by, centres, slopes, notes, skipped, slope_x = {}, {}, {}, [], {}, {}
     if size is None and "dmax_um" in meta.columns:
         size, size_unit = meta["dmax_um"].to_numpy(dtype=float, na_value=np.nan), "um"
     size = None if size is None else pd.Series(np.asarray(size, dtype=float))
@@ -284,12 +290,14 @@ def analyse_diversity(
         b, centres["temperature"] = quantile_bins(meta["temperature_c"], n_temp_bins)
         xs = group("temperature", b, 0).table["group"].map(centres["temperature"]).to_numpy(dtype=float)
         slopes["temperature"] = by["temperature"].slope(xs, units="deg C")
+        slope_x["temperature"] = xs
     else:
         skipped["kappa vs temperature"] = f"no temperature_c metadata (or fewer than {2 * min_n} values)"
     if size is not None and int((size > 0).sum()) >= 2 * min_n:
         b, centres["size"] = quantile_bins(size, n_size_bins, log=True)
         xs = np.log10(group("size", b, 1).table["group"].map(centres["size"]).to_numpy(dtype=float))
         slopes["size"] = by["size"].slope(xs, units=f"decade of {size_word}")
+        slope_x["size"] = xs
     else:
         skipped["kappa vs particle size"] = f"no particle sizes (or fewer than {2 * min_n})"
     if "campaign" in meta.columns and meta["campaign"].nunique() >= 2:
@@ -301,7 +309,40 @@ def analyse_diversity(
     else:
         skipped["kappa per class"] = "no habit labels; kappa of the whole set only"
         group("all", None, 3)
-    return DiversityReport(by, centres, slopes, label_col, notes, skipped, size_unit)
+    return DiversityReport(by, centres, slopes, label_col, notes, skipped, size_unit, slope_x)
+
+
+def trend_strength(reports: dict[str, DiversityReport], factor: str) -> str:
+    """One sentence: the ``factor`` slope of each network in per cent of its own mean kappa, with
+    intervals, and which network shows the trend more strongly (only when one interval lies
+    wholly farther from 0 than the other, on one side of 0); "" when fewer than two have it.
+
+    >>> t = np.repeat([-30.0, -20.0, -10.0], 40)
+    >>> noise = np.random.default_rng(0).normal(size=(120, 8))
+    >>> steep = np.eye(8)[0] + (0.1 + 0.03 * (t[:, None] + 30)) * noise
+    >>> flat = np.eye(8)[0] + 0.3 * noise
+    >>> reps = {name: analyse_diversity(e, pd.DataFrame({"temperature_c": t}), n_temp_bins=3, min_n=20, n_boot=50)
+    ...         for name, e in (("steep", steep), ("flat", flat))}
+    >>> print(trend_strength(reps, "temperature"))  # doctest: +ELLIPSIS
+    Temperature, slope in % of each network's mean kappa per deg C: steep -... [...], flat ... [...]: steep shows it more strongly.
+    """
+    rel = {name: r.relative_slope(factor) for name, r in reports.items()
+           if factor in r.slopes and np.isfinite(r.slopes[factor].slope)}
+    if len(rel) < 2:
+        return ""
+
+    def inner(s):  # distance of the interval's near end from 0, when it excludes 0
+        return min(abs(s.ci_low), abs(s.ci_high)) if s.sign else 0.0
+
+    def outer(s):
+        return max(abs(s.ci_low), abs(s.ci_high))
+
+    strong = [a for a, s in rel.items() if s.sign and all(inner(s) > outer(o) for b, o in rel.items() if b != a)]
+    units = next(iter(rel.values())).units
+    parts = ", ".join(f"{n} {s.slope:+.2f} [{s.ci_low:+.2f}, {s.ci_high:+.2f}]" for n, s in rel.items())
+    verdict = (f"{strong[0]} shows it more strongly" if strong else
+               "no network shows it more strongly than the others beyond the intervals")
+    return f"{factor.capitalize()}, slope in % of each network's mean kappa per {units}: {parts}: {verdict}."
 
 
 def summary_table(rep: DiversityReport) -> pd.DataFrame:

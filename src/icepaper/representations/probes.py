@@ -2,7 +2,10 @@
 
 All probes fit on the labelled ``train`` rows only, use ``val`` only to choose the logistic
 regression's C, and report accuracy (%) on the held-out labelled ``test`` rows (the role of
-the paper's CPI-21K), in the ``cpi`` label scheme unless another is given.
+the paper's CPI-21K), in the ``cpi`` label scheme unless another is given. Seed 000 is a CPI
+study, so when the metadata's ``instrument`` column mixes CPI with other imagers (the synthetic
+default data hold HOLIMO images too) only the CPI images are probed (``probe_population``);
+data without that column, or without CPI rows, are probed whole.
 
 ``knn_classify``
     DINO's weighted kNN: cosine similarity to every training embedding, the k = 20 most
@@ -35,9 +38,44 @@ DEFAULT_SCHEME = "cpi"
 # --------------------------------------------------------------------------- splits
 
 
+PROBE_INSTRUMENT = "CPI"
+
+
+def probe_population(ds, instrument: str = PROBE_INSTRUMENT) -> tuple[np.ndarray, str]:
+    """(boolean mask of the rows the probes may use, a sentence saying which).
+
+    Only the ``instrument`` images when the metadata's ``instrument`` column holds them beside
+    images of another instrument; every row otherwise (no such column, a single instrument, or
+    no ``instrument`` rows at all).
+
+    >>> from types import SimpleNamespace
+    >>> ds = SimpleNamespace(meta=pd.DataFrame({"instrument": ["CPI", "HOLIMO", "CPI", None]}))
+    >>> keep, what = probe_population(ds)
+    >>> keep.tolist(), what
+    ([True, False, True, False], "CPI images only (2 of 4; seed 000 is a CPI study, the other instruments' images (HOLIMO: 1, unknown: 1) are left out)")
+    >>> probe_population(SimpleNamespace(meta=pd.DataFrame({"split": ["train", "test"]})))[1]
+    'all images (no instrument column in the metadata)'
+    """
+    meta = ds.meta
+    n = len(meta)
+    if "instrument" not in meta.columns:
+        return np.ones(n, dtype=bool), "all images (no instrument column in the metadata)"
+    inst = meta["instrument"].astype("string")
+    keep = (inst == instrument).fillna(False).to_numpy(dtype=bool)
+    if not keep.any():
+        return np.ones(n, dtype=bool), f"all images (no {instrument} images in the instrument column)"
+    if keep.all():
+        return keep, f"all images ({instrument} only)"
+    other = inst[~keep].fillna("unknown").value_counts()
+    others = ", ".join(f"{k}: {v}" for k, v in other.items())
+    return keep, (f"{instrument} images only ({int(keep.sum())} of {n}; seed 000 is a {instrument} study, "
+                  f"the other instruments' images ({others}) are left out)")
+
+
 def probe_splits(ds, scheme: str = DEFAULT_SCHEME) -> dict[str, np.ndarray]:
-    """Labelled row indices of each split (train/val/test) in ``scheme``; disjoint by construction."""
-    lab = ds.labels(scheme).notna().to_numpy()
+    """Labelled row indices of each split (train/val/test) in ``scheme``, within
+    ``probe_population`` (CPI images when the data mix instruments); disjoint by construction."""
+    lab = ds.labels(scheme).notna().to_numpy() & probe_population(ds)[0]
     split = ds.meta["split"].to_numpy()
     return {s: np.flatnonzero(lab & (split == s)) for s in ("train", "val", "test")}
 
@@ -296,8 +334,9 @@ def probe_table(
 
 def probe_rows(ds, scheme: str = DEFAULT_SCHEME, caps: Mapping[str, int | None] | None = None,
                seed: int = 0) -> dict[str, np.ndarray]:
-    """``probe_splits`` with each split's rows capped at ``caps[split]`` (a uniform random
-    subset, sorted; None or a missing key keeps the split whole). The subsets stay disjoint."""
+    """``probe_splits`` (CPI images when the data mix instruments) with each split's rows capped at
+    ``caps[split]`` (a uniform random subset, sorted; None or a missing key keeps the split whole).
+    The subsets stay disjoint."""
     sp = probe_splits(ds, scheme)
     rng = np.random.default_rng(seed)
     for split in ("train", "val", "test"):

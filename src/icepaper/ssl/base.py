@@ -19,14 +19,31 @@ import torch
 from torch import nn
 
 
+def no_weight_decay(name: str, p: torch.Tensor) -> bool:
+    """True for the parameters left out of weight decay: biases and 1-d tensors (norm layers),
+    as in DINO/iBOT, and the gains of weight-normalised layers (``weight_g``, or
+    ``parametrizations.weight.original0`` with torch's parametrisation).
+
+    The gain is the length |w_k| of a prototype; iBOT-vMF reads it as the concentration of the
+    prototype's vMF component, so decaying it would pull every concentration towards 0 (and the
+    (K, 1)-shaped gain is 2-d, which DINO's 1-d rule misses).
+
+    >>> no_weight_decay("last_layer.weight_g", torch.ones(8, 1)), no_weight_decay("fc.weight", torch.ones(8, 4))
+    (True, False)
+    """
+    return (p.ndim <= 1 or name.endswith(".bias") or name.endswith("weight_g")
+            or name.endswith("parametrizations.weight.original0"))
+
+
 def decay_groups(modules: list[nn.Module], weight_decay: float) -> list[dict[str, Any]]:
-    """Two parameter groups as in DINO/iBOT: no weight decay for biases and 1-d (norm) tensors."""
+    """Two parameter groups as in DINO/iBOT: weight decay on weight matrices only; biases, 1-d (norm)
+    tensors and weight-norm gains (the vMF prototypes' norms) get none (:func:`no_weight_decay`)."""
     decay, no_decay = [], []
     for m in modules:
         for name, p in m.named_parameters():
             if not p.requires_grad:
                 continue
-            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+            (no_decay if no_weight_decay(name, p) else decay).append(p)
     return [
         {"params": decay, "weight_decay": weight_decay, "scheduled_wd": True},
         {"params": no_decay, "weight_decay": 0.0, "scheduled_wd": False},

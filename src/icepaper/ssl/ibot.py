@@ -16,7 +16,7 @@
 - Schedules (iBOT's ViT-S/16 defaults; a profile may override the keys named):
   AdamW, lr ``ibot_lr`` (5e-4) x batch/256 with linear warm-up over ``warmup_steps`` then
   cosine to 1e-6; teacher EMA momentum ``ibot_momentum`` (0.996) -> 1 cosine; weight decay cosine
-  0.04 -> 0.4 (not on biases/norms); teacher
+  0.04 -> 0.4 (not on biases, norms or the prototypes' norms ``weight_g``); teacher
   temperature linear 0.04 -> ``teacher_temp`` (0.07) over the first 30 % of the steps;
   student temperature 0.1; center momentum 0.9; gradient clipping 3.0 (trainer).
 """
