@@ -103,7 +103,7 @@ _SMOKE: dict[str, dict[str, Any]] = {
     "kappa": {
         "n_boot": 50,  # bootstrap resamples per group
         "min_n": 30,  # groups smaller than this get no kappa
-        "equal_n": 60,  # common resample size m for the intervals
+        "equal_n": 60,  # subsample size m of the paper's plain estimator (kappa_paper); kappa and its interval use each group's full n
         "n_temp_bins": 4,
         "n_size_bins": 3,
         "grid_dims": [16, 128],  # estimator validation grid (embedding dimensions)

@@ -58,7 +58,7 @@ def pretrained_encoder(cfg, ds, method: str, indices=None) -> Encoder:
     path = Path(res.backbone)
     return Encoder(
         name=method, label=MODEL_LABELS[method],
-        init=f"{'BYOL' if method == 'byol' else 'MoCo v2'} pretraining on all images, labels unused "
+        init=f"{'BYOL' if method == 'byol' else 'MoCo v2'} pretraining on the pretraining set (no test images, not the unseen campaign), labels unused "
              f"({res.steps} steps, notebook 03)",
         identity={"kind": method, "backbone": file_hash(path)},
         size=int(cfg.profile.pretrain["resnet_img_size"]),

@@ -368,7 +368,7 @@ def diversity_backbone(cfg, ds) -> tuple[str, str]:
     the iBOT-vMF network of notebook 03 (``ssl.pretrain.pretrained(cfg, ds, "ibot_vmf")``, cached)."""
     from icepaper.ssl.pretrain import pretrained
 
-    return str(pretrained(cfg, ds, "ibot_vmf").backbone), "iBOT-vMF trained from scratch on all images (notebook 03)"
+    return str(pretrained(cfg, ds, "ibot_vmf").backbone), "iBOT-vMF trained from scratch on the pretraining set (notebook 03)"
 
 
 def random_init_backbone(cfg) -> str:

@@ -49,7 +49,7 @@ from .data import MultiCropDataset
 from .trainer import CHECKPOINT, LOG, TrainSpec, load_checkpoint, train
 
 METHODS = ("ibot_vmf", "ibot", "moco", "byol")
-ENGINE_VERSION = 3  # bump when a change makes old checkpoints non-comparable (2: exact DDP centering, small-grid masks; 3: constant MoCo momentum)
+ENGINE_VERSION = 4  # bump when a change makes old checkpoints non-comparable (2: exact DDP centering, small-grid masks; 3: constant MoCo momentum; 4: no weight decay on vMF prototype norms)
 
 
 @dataclass
