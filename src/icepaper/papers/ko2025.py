@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from icepaper.core import verdicts as V
 from icepaper.representations.curation import Curation, curate
 from icepaper.representations.embed import embeddings_for, file_hash
 from icepaper.representations.probes import DEFAULT_SCHEME, ProbeResult
@@ -241,44 +242,96 @@ def ablation_table(results: Mapping[str, ProbeResult | None]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("configuration")
 
 
-def orderings(results: Mapping[str, ProbeResult | None]) -> pd.DataFrame:
-    """The paper's orderings checked on our numbers (logistic regression and kNN accuracy %).
+#: [default] Margin (percentage points) of the orderings: "A >= B" holds when the lower end of the
+#: interval of A - B is above -ORDER_MARGIN_PP; "A > B" (SSL above the geometric baseline) when it
+#: is above 0. Within a point, two probe accuracies count as equal at our test-set sizes.
+ORDER_MARGIN_PP = 1.0
+ORDER_BOOT = 2000  # bootstrap resamples of the test images
 
-    1. SSL embeddings far above the geometric baseline (paper: 81-84 % vs 65 %);
-    2. curated at least as good as the full imbalanced set (83.17 vs 81.00; kNN 77.67 vs 75.05);
-    3. curated + init + short the best iBOT-vMF run (84.39; kNN 81.56).
+
+def _correct(r, probe: str) -> np.ndarray | None:
+    """1/0 per test image of one row's probe, or None when the row kept no predictions."""
+    y, pred = getattr(r, "y_test", None), getattr(r, f"{probe}_pred", None)
+    if y is None or pred is None or len(y) == 0 or len(y) != len(pred):
+        return None
+    return (np.asarray(y) == np.asarray(pred)).astype(np.float64)
+
+
+def ordering_verdict(results: Mapping[str, ProbeResult | None], a: str, b: str, probe: str,
+                     relation: str, margin: float = ORDER_MARGIN_PP, seed: int = 0,
+                     n_boot: int = ORDER_BOOT) -> V.Verdict:
+    """Verdict on ``accuracy(a) REL accuracy(b)`` (points) from a paired bootstrap over the test
+    images both rows were scored on (their ``y_test`` must be the same images in the same order)."""
+    ra, rb = results.get(a), results.get(b)
+    if ra is None or rb is None:
+        return V.unresolved(relation, margin, f"row {a if ra is None else b!r} did not run", " pp")
+    ca, cb = _correct(ra, probe), _correct(rb, probe)
+    if ca is None or cb is None:
+        return V.unresolved(relation, margin, "no per-image predictions", " pp")
+    if not np.isfinite(getattr(ra, probe)) or not np.isfinite(getattr(rb, probe)):
+        return V.unresolved(relation, margin, "no accuracy for this probe", " pp")
+    paired = len(ca) == len(cb) and np.array_equal(np.asarray(ra.y_test), np.asarray(rb.y_test))
+    return V.compare(ca, cb, relation, margin, paired=paired, n_boot=n_boot, seed=seed)
+
+
+def orderings(results: Mapping[str, ProbeResult | None], margin: float = ORDER_MARGIN_PP,
+              seed: int = 0, n_boot: int = ORDER_BOOT) -> pd.DataFrame:
+    """The paper's orderings checked on our numbers: a three-state verdict each (holds / fails /
+    not resolved) from a paired bootstrap over the test images (95 % interval of the difference in
+    percentage points) and the margin ``margin``.
+
+    1. SSL above the geometric baseline (paper: 81-84 % vs 65 %): the best iBOT-vMF row (by point
+       estimate) "> " the geometric baseline, logistic regression; holds when the interval's lower
+       end is above 0;
+    2. curated >= full (83.17 vs 81.00; kNN 77.67 vs 75.05): holds when the lower end is above
+       -margin, fails when the upper end is below -margin;
+    3. curated + init + short the best iBOT-vMF run (84.39; kNN 81.56): ">=" against each of the
+       other two runs, combined (fails if either fails, holds if both hold).
+
+    A missing row or a row without per-image predictions gives "not resolved" and says why.
 
     >>> from types import SimpleNamespace as R
-    >>> results = {GEO: R(knn=np.nan, logreg=65.0), FULL: R(knn=70.0, logreg=80.0),
-    ...            CURATED: R(knn=72.0, logreg=81.0), SHORT: R(knn=71.0, logreg=82.0)}
-    >>> orderings(results)["holds"].tolist()  # kNN: the short run (71) is below curated (72)
-    [True, True, True, True, False]
+    >>> y, rng = np.array(["a", "b"] * 500), np.random.default_rng(0)
+    >>> def row(n_wrong):  # a row that misclassifies n_wrong random test images of 1000
+    ...     p = y.copy(); p[rng.choice(1000, n_wrong, replace=False)] = "c"
+    ...     return R(knn=100 - n_wrong / 10, logreg=100 - n_wrong / 10, y_test=y, knn_pred=p, logreg_pred=p)
+    >>> results = {GEO: row(400), FULL: row(100), CURATED: row(96), SHORT: row(200)}
+    >>> t = orderings(results, n_boot=200)
+    >>> t["verdict"].tolist()  # curated 90.4 vs full 90.0: +0.4 points, not resolved on 1000 images
+    ['holds', 'not resolved', 'fails', 'not resolved', 'fails']
     """
-    def get(name, probe):
+    def acc(name, probe):
         r = results.get(name)
-        return np.nan if r is None else getattr(r, probe)
-
-    def holds(a, b, strict=False):  # None: a row is missing, so the ordering cannot be checked
-        if not (np.isfinite(a) and np.isfinite(b)):
-            return None
-        return bool(a > b) if strict else bool(a >= b)
+        return np.nan if r is None else float(getattr(r, probe))
 
     checks = []
     for probe, label in (("logreg", "logistic regression"), ("knn", "kNN")):
         if probe == "logreg":
-            ssl = max(get(n, probe) for n in (FULL, CURATED, SHORT))
-            geo = get(GEO, probe)
-            checks.append({"claim": "SSL above the geometric baseline (logistic regression)",
-                           "paper": "84.39 vs 65.00", "ours": f"{ssl:.2f} vs {geo:.2f}",
-                           "margin (points)": round(ssl - geo, 2), "holds": holds(ssl, geo, strict=True)})
-        f, c, s = get(FULL, probe), get(CURATED, probe), get(SHORT, probe)
+            have = [n for n in (FULL, CURATED, SHORT) if np.isfinite(acc(n, probe))]
+            best = max(have, key=lambda n: acc(n, probe)) if have else FULL
+            v = ordering_verdict(results, best, GEO, probe, ">", 0.0, seed, n_boot)
+            checks.append(_row("SSL above the geometric baseline (logistic regression)", "84.39 vs 65.00",
+                               acc(best, probe), acc(GEO, probe), v))
         pf, pc, ps = (PAPER_TABLE[n][0 if probe == "knn" else 1] for n in (FULL, CURATED, SHORT))
-        checks.append({"claim": f"curated >= full ({label})", "paper": f"{pc:.2f} vs {pf:.2f}",
-                       "ours": f"{c:.2f} vs {f:.2f}", "margin (points)": round(c - f, 2), "holds": holds(c, f)})
-        checks.append({"claim": f"curated + init + short best of the three ({label})",
-                       "paper": f"{ps:.2f} vs {max(pf, pc):.2f}", "ours": f"{s:.2f} vs {max(f, c):.2f}",
-                       "margin (points)": round(s - max(f, c), 2), "holds": holds(s, max(f, c))})
+        v = ordering_verdict(results, CURATED, FULL, probe, ">=", margin, seed, n_boot)
+        checks.append(_row(f"curated >= full ({label})", f"{pc:.2f} vs {pf:.2f}", acc(CURATED, probe),
+                           acc(FULL, probe), v))
+        vs = [ordering_verdict(results, SHORT, other, probe, ">=", margin, seed, n_boot) for other in (FULL, CURATED)]
+        other = max((FULL, CURATED), key=lambda n: acc(n, probe) if np.isfinite(acc(n, probe)) else -np.inf)
+        worst = vs[(FULL, CURATED).index(other)]  # the interval shown: against the stronger of the two
+        row = _row(f"curated + init + short best of the three ({label})", f"{ps:.2f} vs {max(pf, pc):.2f}",
+                   acc(SHORT, probe), acc(other, probe), worst)
+        row["verdict"] = V.all_of(vs)
+        if any(v.note for v in vs):
+            row["note"] = "; ".join(sorted({v.note for v in vs if v.note}))
+        checks.append(row)
     return pd.DataFrame(checks).set_index("claim")
+
+
+def _row(claim: str, paper: str, a: float, b: float, v: V.Verdict) -> dict[str, Any]:
+    return {"claim": claim, "paper": paper, "ours": f"{a:.2f} vs {b:.2f}",
+            "difference (points)": round(v.estimate, 2) if np.isfinite(v.estimate) else np.nan,
+            "95 % interval": v.interval, "rule": v.rule, "verdict": v.state, "note": v.note}
 
 
 # ----------------------------------------------------------------------------- claims (notebook 07)
@@ -300,7 +353,7 @@ def trend_verdict(factor: str, rep: DiversityReport) -> str:
     >>> emb = np.eye(8)[0] + (0.1 + 0.03 * (t[:, None] + 30)) * noise
     >>> rep = analyse_diversity(emb, pd.DataFrame({"temperature_c": t}), n_temp_bins=3, min_n=20, n_boot=50)
     >>> print(trend_verdict("temperature", rep))  # doctest: +ELLIPSIS
-    Temperature (paper: diversity rises with temperature, i.e. kappa falls as it gets warmer): slope -4.6... kappa per deg C, 95 % interval [...]: ours agrees with the paper.
+    Temperature (paper: diversity rises with temperature, i.e. kappa falls as it gets warmer): slope -4.6... kappa per deg C, 95 % interval [...] (rule: ...) -> holds: ours agrees with the paper.
     """
     if factor == "campaign":
         t = rep.table("campaign").dropna(subset=["kappa"])
@@ -309,20 +362,37 @@ def trend_verdict(factor: str, rep: DiversityReport) -> str:
         hi, lo = t.loc[t["kappa"].idxmax()], t.loc[t["kappa"].idxmin()]
         separated = hi["ci_low"] > lo["ci_high"]
         return (f"Campaigns (paper: diversity differs between campaigns): kappa ranges from "
-                f"{lo['kappa']:.1f} ({lo['group']}) to {hi['kappa']:.1f} ({hi['group']}); the "
-                f"intervals of the extremes {'do not overlap, so ours agrees' if separated else 'overlap, so we cannot confirm it at this scale'}.")
+                f"{lo['kappa']:.1f} ({lo['group']}) to {hi['kappa']:.1f} ({hi['group']}); rule: holds if the "
+                f"intervals of the extremes do not overlap, else not resolved -> "
+                f"{'holds: they do not overlap, so ours agrees' if separated else 'not resolved: they overlap, so we cannot confirm it at this scale'}.")
     s = rep.slopes[factor]
     want, text = PAPER_TRENDS[factor]
     if not math.isfinite(s.slope):
         return f"{factor.capitalize()}: too few bins with enough particles for a slope."
-    agree = {want: "agrees with the paper", -want: "contradicts the paper",
-             0: "is not resolved (the interval contains 0)"}[s.sign]
+    v = slope_verdict(s, want)
+    agree = {V.HOLDS: "holds: ours agrees with the paper", V.FAILS: "fails: ours contradicts the paper",
+             V.UNRESOLVED: "not resolved: the interval contains 0"}[v.state]
     return (f"{factor.capitalize()} (paper: {text}): slope {s.slope:+.3g} kappa per {s.units}, "
-            f"{int(round(100 * rep.by[factor].ci))} % interval [{s.ci_low:+.3g}, {s.ci_high:+.3g}]: ours {agree}.")
+            f"{int(round(100 * rep.by[factor].ci))} % interval [{s.ci_low:+.3g}, {s.ci_high:+.3g}] "
+            f"(rule: {v.rule}) -> {agree}.")
+
+
+def slope_verdict(s, want: int) -> V.Verdict:
+    """Three-state verdict on the paper's sign ``want`` (+1 / -1) of a kappa slope, from its
+    bootstrap interval: holds when the interval lies wholly on the paper's side of 0, fails when
+    wholly on the other side, not resolved when it contains 0 (margin 0).
+
+    >>> from icepaper.diversity.kappa import Slope
+    >>> [slope_verdict(Slope(x, x - 1, x + 1, 0.5), -1).state for x in (-2.0, 2.0, 0.5)]
+    ['holds', 'fails', 'not resolved']
+    """
+    return V.from_interval(s.slope, s.ci_low, s.ci_high, "<" if want < 0 else ">", 0.0,
+                           method="bootstrap over particles")
 
 
 def compare_trends(reports: dict[str, DiversityReport]) -> pd.DataFrame:
-    """One row per network: temperature and size slopes with intervals and the verdicts' signs.
+    """One row per network: temperature and size slopes with intervals and the three-state
+    verdict on the paper's sign (``slope_verdict``: holds / fails / not resolved).
 
     Three temperature bins whose embeddings spread more the warmer it is (kappa falls):
 
@@ -331,8 +401,8 @@ def compare_trends(reports: dict[str, DiversityReport]) -> pd.DataFrame:
     >>> noise = np.random.default_rng(0).normal(size=(120, 8))
     >>> emb = np.eye(8)[0] + (0.1 + 0.03 * (t[:, None] + 30)) * noise
     >>> rep = analyse_diversity(emb, pd.DataFrame({"temperature_c": t}), n_temp_bins=3, min_n=20, n_boot=50)
-    >>> compare_trends({"ssl": rep}).loc["ssl", ["temperature_ci", "temperature_agrees"]].tolist()
-    ['[-5.08, -3.91]', 'yes']
+    >>> compare_trends({"ssl": rep}).loc["ssl", ["temperature_ci", "temperature_verdict"]].tolist()
+    ['[-5.08, -3.91]', 'holds']
     """
     rows = []
     for name, rep in reports.items():
@@ -343,13 +413,14 @@ def compare_trends(reports: dict[str, DiversityReport]) -> pd.DataFrame:
                 want = PAPER_TRENDS[f][0]
                 row[f"{f}_slope"] = sl.slope
                 row[f"{f}_ci"] = f"[{sl.ci_low:+.3g}, {sl.ci_high:+.3g}]"
-                row[f"{f}_agrees"] = {want: "yes", -want: "opposite", 0: "unresolved"}[sl.sign]
+                row[f"{f}_verdict"] = slope_verdict(sl, want).state
         rows.append(row)
     return pd.DataFrame(rows).set_index("network")
 
 
 def sensitivity_verdict(reports: dict[str, DiversityReport]) -> str:
-    """Sentence per trend: does each network reproduce it (from the slope intervals)? With two
+    """Sentence per trend: does each network reproduce it (from the slope intervals: a network
+    "shows" a direction when its interval excludes 0 on that side, as in ``slope_verdict``)? With two
     networks, also says when their kappas are nearly identical (the comparison then says little).
 
     Three temperature bins whose embeddings spread more the warmer it is (kappa falls):
@@ -363,7 +434,7 @@ def sensitivity_verdict(reports: dict[str, DiversityReport]) -> str:
     Temperature (ssl: kappa falls with temperature): every network shows the paper's direction, so
     it is carried at least partly by image statistics that even an untrained network sees.
     """
-    word = {1: "kappa rises", -1: "kappa falls", 0: "no resolved trend"}
+    word = {1: "kappa rises", -1: "kappa falls", 0: "no resolved trend"}  # sign: the interval excludes 0
     out = []
     for f in ("temperature", "size"):
         have = {k: r.slopes[f] for k, r in reports.items() if f in r.slopes and math.isfinite(r.slopes[f].slope)}
@@ -404,7 +475,8 @@ def similarity_verdict(sim: pd.DataFrame) -> str:
     >>> print(similarity_verdict(sim))  # doctest: +NORMALIZE_WHITESPACE
     Mean cosine similarity within a class 0.850 vs between classes 0.200; 2 of 2 classes are more
     similar inside than to any other class (seed 000 saw habits as separated clusters: ours agrees).
-    The closest pair of classes is plate / column (0.200).
+    The closest pair of classes is plate / column (0.200). (A count of mean similarities without an
+    interval: descriptive, not a three-state verdict.)
     """
     a = sim.to_numpy()
     k = len(a)
@@ -417,7 +489,8 @@ def similarity_verdict(sim: pd.DataFrame) -> str:
     return (f"Mean cosine similarity within a class {within:.3f} vs between classes {between:.3f}; "
             f"{separated} of {k} classes are more similar inside than to any other class "
             f"(seed 000 saw habits as separated clusters: {verdict}). The closest pair of classes is "
-            f"{sim.index[i]} / {sim.columns[j]} ({a[i, j]:.3f}).")
+            f"{sim.index[i]} / {sim.columns[j]} ({a[i, j]:.3f}). (A count of mean similarities without an "
+            f"interval: descriptive, not a three-state verdict.)")
 
 
 def entropy_verdict(rep: DiversityReport, factor: str = "temperature") -> str:
@@ -439,7 +512,8 @@ def entropy_verdict(rep: DiversityReport, factor: str = "temperature") -> str:
                      "the two measures disagree: kappa rises where the label entropy rises" if r >= 0.5 else
                      "the two measures are only weakly related here")
             out.append(f"Across {len(t)} {factor} bins the Spearman correlation of label entropy and kappa is "
-                       f"{r:+.2f}: {agree}.")
+                       f"{r:+.2f}: {agree} (a correlation over {len(t)} bins without an interval: descriptive, "
+                       f"not a three-state verdict).")
     if "class" in rep.by:
         t = rep.by["class"].table.dropna(subset=["kappa"])
         if len(t) >= 2:
