@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -260,6 +261,7 @@ def compare(a, b, relation: str = ">=", margin: float = 0.0, *, paired: bool = T
 # --------------------------------------------------------------------------- folds
 
 
+@lru_cache(maxsize=512)
 def t_quantile(p: float, df: float) -> float:
     """Quantile of Student's t with ``df`` degrees of freedom (numerical, |error| < 1e-6).
 
@@ -282,7 +284,7 @@ def t_quantile(p: float, df: float) -> float:
     lo, hi = 0.0, 1.0
     while cdf(hi) < p:
         hi *= 2
-    for _ in range(80):
+    for _ in range(60):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
     return (lo + hi) / 2
