@@ -177,3 +177,42 @@ def test_every_claim_has_a_three_state_verdict_and_a_rule():
     assert (t.rule.str.len() > 0).all()
     assert all((a is True) == (v == "holds") and (a is False) == (v == "fails") for a, v in zip(t.agrees, t.verdict))
     assert "-> holds (ours agrees)" in chu2025.sentences(study(moco=3.0), "Fig. 4")
+
+
+# --------------------------------------------------------------------------- anomaly sentences
+
+
+def _discovery(top_negatives: int, seed: int = 0):
+    from icepaper.diversity.anomaly import Discovery, detection_metrics
+
+    rng = np.random.default_rng(seed)
+    truth = np.r_[np.ones(30, bool), np.zeros(970, bool)]
+    scores = np.where(truth, rng.uniform(0.6, 1.0, 1000), rng.uniform(0.0, 0.8, 1000))
+    scores[30:30 + top_negatives] = 2.0  # the most unusual particles are not the rare habit
+    return Discovery(scores, truth, detection_metrics(scores, truth, (10, 50)), images=[])
+
+
+def test_well_above_chance_needs_precision_too():
+    from icepaper.diversity.anomaly import discovery_sentence
+
+    high_auroc_no_precision = _discovery(top_negatives=10)
+    assert high_auroc_no_precision.metrics["auroc"] > 0.75 and high_auroc_no_precision.metrics["precision_at_10"] == 0
+    s = discovery_sentence(high_auroc_no_precision, "plate", n_boot=300)
+    assert "well above chance" not in s and "above chance overall (AUROC: holds)" in s
+    assert "precision@10 0.00" in s and "interval" in s
+    s = discovery_sentence(_discovery(top_negatives=0), "plate", n_boot=300)
+    assert "well above chance" in s
+
+
+def test_chance_scores_are_not_resolved_and_flipped_scores_fail():
+    from icepaper.diversity.anomaly import detection_verdicts, mislabel_sentence
+
+    rng = np.random.default_rng(1)
+    truth = rng.random(800) < 0.1
+    v = detection_verdicts(rng.normal(size=800), truth, 50, n_boot=300)
+    assert v["auroc"].state == "not resolved"
+    v = detection_verdicts(-truth.astype(float) + rng.normal(0, 0.3, 800), truth, 50, n_boot=300)
+    assert v["auroc"].state == "fails" and v["top"].state == "fails"
+    m = {"auroc": 0.2, "precision_at_50": 0.0, "recall_at_50": 0.0}
+    s = mislabel_sentence(m, 0.1, -truth.astype(float) + rng.normal(0, 0.3, 800), truth, n_boot=300)
+    assert "below chance (AUROC: fails)" in s
