@@ -92,8 +92,8 @@ def _binned(kappas, n=200, p=32, seed=0):
     return x, pd.DataFrame({"temperature_c": temps})
 
 
-@pytest.mark.parametrize("kappas,word", [([20.0, 40.0, 80.0, 160.0], "contradicts the paper"),
-                                         ([160.0, 80.0, 40.0, 20.0], "agrees with the paper")])
+@pytest.mark.parametrize("kappas,word", [([20.0, 40.0, 80.0, 160.0], "-> fails: ours contradicts the paper"),
+                                         ([160.0, 80.0, 40.0, 20.0], "-> holds: ours agrees with the paper")])
 def test_trend_verdict_follows_the_measured_slope(kappas, word):
     x, meta = _binned(kappas)
     rep = D.analyse_diversity(x, meta, n_temp_bins=len(kappas), min_n=50, equal_n=150, n_boot=80)
@@ -107,7 +107,7 @@ def test_trend_verdict_unresolved_without_a_trend():
     rep = D.analyse_diversity(x, meta, n_temp_bins=4, min_n=50, equal_n=150, n_boot=80)
     s = rep.slopes["temperature"]
     assert s.ci_low < 0 < s.ci_high
-    assert "is not resolved (the interval contains 0)" in T.verdicts(rep)[0]
+    assert "-> not resolved: the interval contains 0" in T.verdicts(rep)[0]
 
 
 def test_sensitivity_and_similarity_sentences():
@@ -117,7 +117,7 @@ def test_sensitivity_and_similarity_sentences():
     reps = {"ssl": D.analyse_diversity(x, meta, **kw), "random": D.analyse_diversity(y, meta, **kw)}
     assert "the networks differ" in T.sensitivity_verdict(reps)
     tab = T.compare_trends(reps)
-    assert list(tab["temperature_agrees"]) == ["yes", "opposite"]
+    assert list(tab["temperature_verdict"]) == ["holds", "fails"]
     same = {"a": reps["ssl"], "b": reps["ssl"]}
     assert "barely moved" not in T.sensitivity_verdict(reps)
     assert "every network shows the paper's direction" in T.sensitivity_verdict(same)

@@ -237,18 +237,58 @@ def test_probe_rows_caps_each_split(packed_factory):
     np.testing.assert_array_equal(big["train"], full["train"])
 
 
-def test_missing_rows_are_explained_and_their_orderings_unchecked():
+def test_missing_rows_are_explained_and_their_orderings_unresolved():
     from icepaper.papers.ko2025 import CURATED, FULL, GEO, SHORT, orderings
 
-    def r(knn, lr):
-        return ProbeResult(knn, lr, 1.0, np.array([]), np.array([]), np.array([]))
+    y = np.array(["a", "b", "c", "d"] * 100)
 
-    results = {FULL: r(60.0, 70.0), CURATED: None, SHORT: None, GEO: r(40.0, 50.0)}
+    def r(n_wrong):  # the first n_wrong of 400 test images wrong, both probes
+        p = y.copy()
+        p[:n_wrong] = "x"
+        acc = 100 * (1 - n_wrong / len(y))
+        return ProbeResult(acc, acc, 1.0, y, p, p)
+
+    results = {FULL: r(120), CURATED: None, SHORT: None, GEO: r(200)}
     why = {CURATED: "10 curated images, fewer than one training batch of 16"}
     t = probe_table(results, PAPER_TABLE, why=why)
     assert t.loc[CURATED, "note"] == why[CURATED]
     assert t.loc[SHORT, "note"].startswith("not available")
-    holds = orderings(results)["holds"]
-    assert holds["SSL above the geometric baseline (logistic regression)"] is True
-    assert holds["curated >= full (kNN)"] is None
-    assert holds["curated + init + short best of the three (logistic regression)"] is None
+    checks = orderings(results, n_boot=300)
+    v = checks["verdict"]
+    assert v["SSL above the geometric baseline (logistic regression)"] == "holds"
+    assert v["curated >= full (kNN)"] == "not resolved"
+    assert "did not run" in checks.loc["curated >= full (kNN)", "note"]
+    assert v["curated + init + short best of the three (logistic regression)"] == "not resolved"
+
+
+def test_ordering_verdicts_in_both_directions_and_without_predictions():
+    """curated >= full: holds, fails and not resolved from a paired bootstrap over the test images."""
+    from icepaper.papers.ko2025 import CURATED, FULL, GEO, SHORT, orderings
+
+    rng = np.random.default_rng(0)
+    y = np.array(["a", "b"] * 1000)
+
+    def r(wrong):
+        p = y.copy()
+        p[wrong] = "x"
+        acc = 100 * (1 - len(wrong) / len(y))
+        return ProbeResult(acc, acc, 1.0, y, p, p)
+
+    base = rng.choice(2000, 400, replace=False)           # full: 80 %
+    better = base[:200]                                    # curated: 90 %, right wherever full is
+    worse = np.r_[base, np.setdiff1d(np.arange(2000), base)[:200]]  # curated: 70 %
+    close = np.r_[base[:-5], np.setdiff1d(np.arange(2000), base)[:5]]  # same accuracy, 10 images swapped
+    geo = rng.choice(2000, 1000, replace=False)
+    claim = "curated >= full (logistic regression)"
+    for cur, state in ((better, "holds"), (worse, "fails"), (close, "holds")):
+        res = {FULL: r(base), CURATED: r(cur), SHORT: r(cur), GEO: r(geo)}
+        assert orderings(res, n_boot=300)["verdict"][claim] == state, state
+    # independent errors at +0.25 points on 2000 images: the interval is about +-2 points
+    a, b = rng.choice(2000, 395, replace=False), rng.choice(2000, 400, replace=False)
+    t = orderings({FULL: r(b), CURATED: r(a), SHORT: r(a), GEO: r(geo)}, n_boot=300)
+    assert t.loc[claim, "difference (points)"] == 0.25 and t["verdict"][claim] == "not resolved"
+    # a row without per-image predictions cannot be decided
+    bare = {FULL: r(base), CURATED: ProbeResult(90.0, 90.0, 1.0, np.array([]), np.array([]), np.array([])),
+            SHORT: r(base), GEO: r(geo)}
+    t = orderings(bare, n_boot=100)
+    assert t["verdict"][claim] == "not resolved" and "no per-image predictions" in t.loc[claim, "note"]

@@ -173,7 +173,36 @@ def test_comparison_table_and_verdicts():
     assert t[(t.model == "ResNet-18") & (t.views == 2)].r2_rho_eff_ours.item() == 0.7
     assert (t.r2_rho_eff_ours == 0.7).sum() == 1  # the 120-deg linear row is not in the table
     assert t[(t.model == "linear") & (t.views == 2)].r2_rho_eff_paper.isna().all()
-    text = "\n".join(ordering_verdicts(ours))
-    assert "R^2(rho_eff): best image model (ResNet-18, 0.800) is above" in text
-    assert "ResNet-18 (images) two views vs one: 90 deg: 0/3" in text
-    assert "linear (TALK_7) two views vs one: 90 deg: 3/3" in text and "120 deg: 3/3" in text
+    text = "\n".join(ordering_verdicts(ours))  # no per-rosette predictions: nothing is decided
+    assert "R^2(rho_eff): best image model (ResNet-18, 0.800) vs the best feature model (linear, 0.500): " \
+           "not resolved (no per-image predictions)" in text
+    assert "ResNet-18 (images) two views vs one: 90 deg: 0/3 metrics better, 0 worse, 3 not resolved" in text
+
+
+def test_ordering_verdicts_from_a_paired_bootstrap_over_test_rosettes():
+    from icepaper.rosettes.shape_models import ModelResult, results_table
+
+    rng = np.random.default_rng(0)
+    n = 300
+    meta = pd.DataFrame({"split": ["test"] * n + ["train"] * 10, "rho_eff": rng.uniform(0.1, 0.5, n + 10),
+                         "sa_eff": rng.uniform(0.2, 0.8, n + 10), "n_arms": rng.integers(4, 11, n + 10)})
+    te = meta.iloc[:n]
+    y = te[["rho_eff", "sa_eff"]].to_numpy()
+
+    def res(model, views, inputs, noise, wrong, angle=None):
+        reg = y + rng.normal(0, noise, y.shape)
+        cls = te.n_arms.to_numpy().copy()
+        cls[rng.choice(n, wrong, replace=False)] = 3
+        m = {"r2_rho_eff": 1 - np.mean((y[:, 0] - reg[:, 0]) ** 2) / np.var(y[:, 0]),
+             "r2_sa_eff": 1 - np.mean((y[:, 1] - reg[:, 1]) ** 2) / np.var(y[:, 1]),
+             "bacc_n_arms": 1 - wrong / n}
+        return ModelResult(model, views, inputs, m, reg, cls, angle)
+
+    for good, bad, state in ((0.01, 0.08, "holds"), (0.08, 0.01, "fails")):
+        results = [res("linear", 1, "TALK_7", bad, 150 if good < bad else 10),
+                   res("small CNN", 1, "images", good, 10 if good < bad else 150)]
+        text = ordering_verdicts(results_table(results), results, meta, n_boot=200)
+        assert all(line.endswith(f"-> {state} [paper: above].") for line in text), text
+    same = [res("linear", 1, "TALK_7", 0.05, 60), res("linear", 2, "TALK_7", 0.05, 60, 90.0)]
+    (line,) = ordering_verdicts(results_table(same), same, meta, n_boot=200)
+    assert "0/3 metrics better" in line and "0 worse" in line

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from icepaper.core import verdicts as V
+
 __all__ = [
     "knn_search",
     "knn_anomaly_scores",
@@ -36,6 +38,7 @@ __all__ = [
     "ImageStack",
     "Discovery",
     "discover_rare",
+    "detection_verdicts",
     "discovery_sentence",
     "mislabel_sentence",
 ]
@@ -270,8 +273,64 @@ def discover_rare(ds, rows: Sequence[int], emb: np.ndarray, *, truth: Sequence[b
     return Discovery(scores, t, metrics, ImageStack(ds, rows, extra_images))
 
 
-def discovery_sentence(disc: Discovery, habit: str | None = None, n_gallery: int = 24) -> str:
-    """What the anomaly scores found, from the metrics (or a note when no truth is planted).
+#: [default] "Well above chance": the AUROC interval lies above 0.5 + WELL_ABOVE (0.75) and the
+#: precision@k interval above the prevalence (chance precision).
+WELL_ABOVE = 0.25
+
+
+def detection_verdicts(scores, truth, k: int, *, n_boot: int = 1000, ci: float = 0.95,
+                       seed: int = 0) -> dict[str, Any]:
+    """AUROC and precision@k with bootstrap intervals over the items, and their verdicts against
+    chance (``icepaper.core.verdicts``):
+
+    * ``auroc``: AUROC > 0.5 (holds when the interval's lower end is above 0.5);
+    * ``well``: AUROC > 0.5 by more than ``WELL_ABOVE`` (lower end above 0.75);
+    * ``top``: precision@k > prevalence (lower end above the share of positives).
+
+    Each replicate resamples the items with replacement (the top k are those of the resample).
+
+    >>> rng = np.random.default_rng(0)
+    >>> truth = np.r_[np.ones(20, bool), np.zeros(480, bool)]
+    >>> v = detection_verdicts(np.where(truth, 1.0, 0.0) + rng.normal(0, 0.3, 500), truth, 10, n_boot=200)
+    >>> v["auroc"].state, v["well"].state, v["top"].state
+    ('holds', 'holds', 'holds')
+    >>> v = detection_verdicts(rng.normal(size=500), truth, 10, n_boot=200)
+    >>> v["auroc"].state, v["top"].state
+    ('not resolved', 'not resolved')
+    """
+    s, t = _check(scores, truth)
+    prev = float(t.mean())
+    how = f"bootstrap over {len(s)} particles, {n_boot} resamples"
+    a = V.bootstrap_statistic(len(s), lambda i: auroc(s[i], t[i]), n_boot=n_boot, ci=ci, seed=seed)
+    p = V.bootstrap_statistic(len(s), lambda i: precision_at_k(s[i], t[i], k), n_boot=n_boot, ci=ci, seed=seed)
+    return {"auroc": V.from_interval(*a, ">", 0.0, reference=0.5, ci=ci, method=how),
+            "well": V.from_interval(*a, ">", WELL_ABOVE, reference=0.5, ci=ci, method=how),
+            "top": V.from_interval(*p, ">", 0.0, reference=prev, ci=ci, method=how),
+            "auroc_ci": a, "precision_ci": p, "k": int(k), "prevalence": prev}
+
+
+def _summary(v: dict[str, Any], what: str) -> str:
+    k = v["k"]
+    (a, alo, ahi), (p, plo, phi) = v["auroc_ci"], v["precision_ci"]
+    head = (f"AUROC {a:.3f} ({int(100 * v['auroc'].ci)} % interval [{alo:.3f}, {ahi:.3f}]; chance 0.5) and "
+            f"precision@{k} {p:.2f} ([{plo:.2f}, {phi:.2f}]; chance {v['prevalence']:.3f}), {v['auroc'].method}. ")
+    if v["well"].state == V.HOLDS and v["top"].state == V.HOLDS:
+        return head + f"Both intervals lie above chance and the AUROC's above 0.75: the scores find {what} well above chance."
+    if v["auroc"].state == V.HOLDS:
+        top = {V.HOLDS: f"their top {k} also hold more of {what} than chance",
+               V.FAILS: f"their top {k} hold less of {what} than chance would (interval below the prevalence)",
+               V.UNRESOLVED: f"whether their top {k} hold more of {what} than chance is not resolved"}[v["top"].state]
+        return head + f"The scores rank {what} above chance overall (AUROC: holds), but {top}."
+    if v["auroc"].state == V.FAILS:
+        return head + f"The scores rank {what} below chance (AUROC: fails)."
+    return head + f"Whether the scores rank {what} above chance is not resolved at this scale (AUROC interval contains 0.5)."
+
+
+def discovery_sentence(disc: Discovery, habit: str | None = None, n_gallery: int = 24, *,
+                       n_boot: int = 1000, seed: int = 0) -> str:
+    """What the anomaly scores found, with intervals (``detection_verdicts``, k = the smallest k of
+    the metrics), or a note when no truth is planted. "Well above chance" is said only when the
+    AUROC interval lies above 0.75 and the precision@k interval above the prevalence.
 
     >>> disc = Discovery(np.array([0.1, 0.5, 0.2]), None, None, images=[])
     >>> discovery_sentence(disc)
@@ -284,22 +343,29 @@ def discovery_sentence(disc: Discovery, habit: str | None = None, n_gallery: int
     prev = m["n_positive"] / m["n"]
     ks = sorted(int(k.split("_")[-1]) for k in m if k.startswith("precision_at_"))
     pk = ", ".join(f"precision@{k} {m[f'precision_at_{k}']:.2f}" for k in ks)
+    v = detection_verdicts(disc.scores, disc.truth, ks[0] if ks else 10, n_boot=n_boot, seed=seed)
     return (f"Planted rare habit {habit!r} ({m['n_positive']} of {m['n']} particles, prevalence {prev:.3f}): "
-            f"AUROC {m['auroc']:.3f}, {pk}, R-precision {m['r_precision']:.2f} (chance = prevalence). "
-            f"{'The scores find the rare habit well above chance.' if m['auroc'] > 0.75 else 'The scores separate the rare habit only weakly at this scale.'}")
+            f"{pk}, R-precision {m['r_precision']:.2f}. " + _summary(v, "the rare habit"))
 
 
-def mislabel_sentence(metrics: dict[str, Any] | None, frac: float) -> str:
+def mislabel_sentence(metrics: dict[str, Any] | None, frac: float, scores=None, truth=None, *,
+                      k: int = 50, n_boot: int = 1000, seed: int = 0) -> str:
     """What neighbour label agreement found among flipped labels (or a note without truth).
 
+    With the per-particle ``scores`` and flipped flags ``truth``, adds the intervals and verdicts
+    of ``detection_verdicts`` (precision@``k``); without them it states the numbers and no verdict.
+
     >>> print(mislabel_sentence({"auroc": 0.91, "precision_at_50": 0.6, "recall_at_50": 0.75}, 0.1))
-    With 10 % of labels flipped, neighbour label agreement ranks them with AUROC 0.910; precision@50 0.60 and recall@50 0.75 (chance precision 0.10).
+    With 10 % of labels flipped, neighbour label agreement ranks them with AUROC 0.910; precision@50 0.60 and recall@50 0.75 (chance precision 0.10). No interval without the per-particle scores, so no verdict.
     """
     if metrics is None:
         return "No flipped labels (a user's dataset): the gallery lists the particles whose labels their neighbours disagree with."
-    return (f"With {100 * frac:.0f} % of labels flipped, neighbour label agreement ranks them with AUROC "
+    text = (f"With {100 * frac:.0f} % of labels flipped, neighbour label agreement ranks them with AUROC "
             f"{metrics['auroc']:.3f}; precision@50 {metrics['precision_at_50']:.2f} and recall@50 "
             f"{metrics['recall_at_50']:.2f} (chance precision {frac:.2f}).")
+    if scores is None or truth is None:
+        return text + " No interval without the per-particle scores, so no verdict."
+    return text + " " + _summary(detection_verdicts(scores, truth, k, n_boot=n_boot, seed=seed), "the flipped labels")
 
 
 # --------------------------------------------------------------------------- figure

@@ -3,8 +3,9 @@
 
 ``paper_figure`` / ``figure_file`` name the paper's figure for each view and scheme.
 ``paper_claims(res)`` returns one row per finding: the figure, the paper's statement and
-number, ours, and whether ours agrees (``None`` where the data cannot say, e.g. too few
-budgets). ``sentences(res, figure)`` turns a figure's rows into text for the notebook.
+number, ours with its interval, and a three-state verdict (holds / fails / not resolved) from a
+t interval over the cross-validation folds (or a paired bootstrap over points, Fig. 8) and a
+stated margin (``rule``). ``sentences(res, figure)`` turns a figure's rows into text.
 
 "Small" and "large" budgets: the lower half of the budget list and the rest
 (``StudyResult.small_large``); the paper's thresholds were 2048 of 18,864 images (19
@@ -18,10 +19,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from icepaper.cssl.labelcost import is_complex
+from icepaper.core import verdicts as V
+from icepaper.cssl.labelcost import is_complex, process_group
 from icepaper.cssl.metrics import (
     confusion_groups,
-    precision_recall,
     separation_stages,
 )
 
@@ -54,17 +55,20 @@ def figure_file(kind: str, scheme: str) -> str:
 
 
 # --------------------------------------------------------------------------- claims
+#
+# Every claim is a three-state verdict (``icepaper.core.verdicts``: holds / fails / not resolved)
+# from a t interval over the cross-validation folds (paired: the models of one fold share the
+# fold's training subset and validation images) and a stated margin. The rule of each claim is in
+# the table's ``rule`` column; ``agrees`` keeps True / False / None for holds / fails / not resolved.
+
+REFERENCE = "supervised"  # the baseline every CSSL model is compared with (cssl.encoders.MODELS)
+MARGIN_PP = 0.0  # [default] "A beats B": the interval of A - B (pp) must lie above this margin
 
 
 def _fmt(x: float | None, unit: str = " pp", sign: bool = True) -> str:
     if x is None or not np.isfinite(x):
         return "n/a"
     return f"{x:+.1f}{unit}" if sign else f"{x:.1f}{unit}"
-
-
-def _mean(s: pd.Series, budgets) -> float:
-    v = s.reindex(budgets).dropna()
-    return float(v.mean()) if len(v) else float("nan")
 
 
 def _has(res, *models) -> bool:
@@ -77,160 +81,282 @@ def _scheme(res, want: str) -> str | None:
     return res.schemes[0] if want == "habit19" and res.schemes else None
 
 
+def _fold_table(res, s: str, model: str, col: str = "oa") -> pd.DataFrame:
+    """Per-fold values of ``col``: folds down, budgets across."""
+    r = res.runs[(res.runs.scheme == s) & (res.runs.model == model)]
+    return r.pivot_table(index="fold", columns="budget", values=col, aggfunc="mean").sort_index()
+
+
+def _fold_mean(res, s: str, model: str, budgets, col: str = "oa") -> pd.Series:
+    """Per fold: the mean of ``col`` over ``budgets``."""
+    t = _fold_table(res, s, model, col)
+    return t.reindex(columns=[b for b in budgets if b in t.columns]).mean(axis=1)
+
+
+def _fold_gap(res, s: str, model: str, budgets, col: str = "oa") -> pd.Series:
+    """Per fold: mean over ``budgets`` of ``model`` minus the reference (pp), on the same folds."""
+    a, b = _fold_mean(res, s, model, budgets, col), _fold_mean(res, s, REFERENCE, budgets, col)
+    return (a - b).dropna()
+
+
+def _slopes(res, s: str, model: str) -> pd.Series:
+    """Per fold: least-squares slope of OA (pp) against log2(budget) over every budget."""
+    t = _fold_table(res, s, model)
+    x = np.log2(np.asarray(t.columns, dtype=float))
+    out = {}
+    for fold, row in t.iterrows():
+        ok = np.isfinite(row.to_numpy(dtype=float))
+        if ok.sum() >= 2 and np.ptp(x[ok]) > 0:
+            out[fold] = float(np.polyfit(x[ok], row.to_numpy(dtype=float)[ok], 1)[0])
+    return pd.Series(out, dtype=float)
+
+
+def _row(fig: str, claim: str, paper: str, ours: str, v: V.Verdict | str, rule: str | None = None) -> dict:
+    state = v if isinstance(v, str) else v.state
+    if not isinstance(v, str):
+        rule = rule or v.rule
+        ours = f"{ours} ({v.method})" if v.method else f"{ours} ({v.note})" if v.note else ours
+    return dict(figure=fig, claim=claim, paper=paper, ours=ours, verdict=state, agrees=V.as_bool(state),
+                rule=rule or "")
+
+
+def _ci(v: V.Verdict, unit: str = " pp") -> str:
+    """'+2.1 pp [+0.4, +3.8]' of a verdict."""
+    if not np.isfinite(v.estimate):
+        return "n/a"
+    if not np.isfinite(v.low):
+        return f"{v.estimate:+.1f}{unit}"
+    return f"{v.estimate:+.1f}{unit} [{v.low:+.1f}, {v.high:+.1f}]"
+
+
 def _accuracy_claims(res, s: str, fig: str, paper_small: str, paper_pair: tuple[str, ...]) -> list[dict]:
     rows = []
     small, large = res.small_large(s)
     full = max(res.budgets(s))
-    inc = {m: res.oa(s, m) for m in res.models}
-    ok = [float(v.iloc[-1]) > float(v.iloc[0]) for v in inc.values() if len(v) >= 2]
-    rows.append(dict(figure=fig, claim="overall accuracy rises with the number of labelled images",
-                     paper="yes, for every model",
-                     ours=", ".join(f"{res.label(m)} {v.iloc[0]:.1f} -> {v.iloc[-1]:.1f} %" for m, v in inc.items()),
-                     agrees=all(ok) if ok else None))
-    if _has(res, "moco", "supervised"):
-        gap = res.gap(s, "moco")
-        gs, gl = _mean(gap, small), _mean(gap, large)
-        rows.append(dict(figure=fig, claim="Semisup-MoCo beats the supervised baseline with few labels",
-                         paper=paper_small, ours=f"{_fmt(gs)} on average for n <= {max(small)}",
-                         agrees=bool(gs > 0)))
-        rows.append(dict(figure=fig, claim="the gap narrows with more labels",
-                         paper="gap smaller at large n",
-                         ours=f"{_fmt(gs)} (n <= {max(small)}) vs {_fmt(gl)} (n >= {min(large)})" if large else "n/a",
-                         agrees=bool(gl < gs) if large else None))
-    if _has(res, "byol", "supervised"):
-        gb = float(res.gap(s, "byol").mean())
+    rises = {m: V.compare_folds(_slopes(res, s, m), relation=">", margin=0.0, unit=" pp per doubling")
+             for m in res.models}
+    rows.append(_row(fig, "overall accuracy rises with the number of labelled images", "yes, for every model",
+                     "slope of OA vs log2(n) per fold: " + ", ".join(f"{res.label(m)} {_ci(v, ' pp')}" for m, v in rises.items())
+                     + f" per doubling (t interval over folds, {len(res.budgets(s))} budgets)",
+                     V.all_of(list(rises.values())),
+                     "holds if every model's slope interval lies above 0, fails if any lies below 0"))
+    if _has(res, "moco", REFERENCE):
+        gs, gl = _fold_gap(res, s, "moco", small), _fold_gap(res, s, "moco", large)
+        v = V.compare_folds(gs.to_numpy(), relation=">", margin=MARGIN_PP)
+        rows.append(_row(fig, "Semisup-MoCo beats the supervised baseline with few labels", paper_small,
+                         f"{_ci(v)} on average for n <= {max(small)}", v))
+        if large:
+            both = pd.concat([gs, gl], axis=1, keys=["s", "l"]).dropna()
+            v = V.compare_folds(both["s"].to_numpy(), both["l"].to_numpy(), ">", 0.0)
+            rows.append(_row(fig, "the gap narrows with more labels", "gap smaller at large n",
+                             f"gap {_fmt(float(gs.mean()))} (n <= {max(small)}) vs {_fmt(float(gl.mean()))} "
+                             f"(n >= {min(large)}): difference {_ci(v)}", v))
+        else:
+            rows.append(_row(fig, "the gap narrows with more labels", "gap smaller at large n", "n/a",
+                             V.unresolved(">", 0.0, "one budget group only")))
+    if _has(res, "byol", REFERENCE):
         want_pos = "byol" in paper_pair
-        rows.append(dict(figure=fig, claim=("Semisup-BYOL beats the baseline" if want_pos
-                                            else "Semisup-BYOL is below the baseline"),
-                         paper="above on 4 classes" if want_pos else "below on 19 classes",
-                         ours=f"{_fmt(gb)} on average over budgets",
-                         agrees=bool(gb > 0) if want_pos else bool(gb < 0)))
-    a = res.accuracy()
-    a = a[a.scheme == s]
-    ss = a[a.budget.isin(small)]["std"].mean()
-    sl = a[a.budget.isin(large)]["std"].mean()
-    rows.append(dict(figure=fig, claim="results vary more across folds with few labels",
-                     paper="wider boxes for small n",
-                     ours=f"fold std {ss:.2f} pp (small n) vs {sl:.2f} pp (large n)" if large else "n/a",
-                     agrees=bool(ss > sl) if large and np.isfinite(ss) and np.isfinite(sl) else None))
-    if _has(res, "moco", "supervised"):
-        m, b = res.oa(s, "moco").get(full, np.nan), res.oa(s, "supervised").get(full, np.nan)
-        rows.append(dict(figure=fig, claim="with all labels Semisup-MoCo and the baseline are comparable",
-                         paper="77.9 vs 78.2 % (19 cl., IceDetectNet); 89.6 vs 90.1 % (4 cl.)",
-                         ours=f"{m:.1f} vs {b:.1f} % at n = {full}",
-                         agrees=bool(abs(m - b) <= SIMILAR_PP)))
+        v = V.compare_folds(_fold_gap(res, s, "byol", res.budgets(s)).to_numpy(), relation=">" if want_pos else "<",
+                            margin=MARGIN_PP)
+        rows.append(_row(fig, "Semisup-BYOL beats the baseline" if want_pos else "Semisup-BYOL is below the baseline",
+                         "above on 4 classes" if want_pos else "below on 19 classes",
+                         f"{_ci(v)} on average over budgets", v))
+    if large:
+        dev = []
+        for m in res.models:
+            t = _fold_table(res, s, m)
+            dev.append((t - t.mean(axis=0)).abs())
+        d = pd.concat(dev).groupby(level=0)
+        ds = d.apply(lambda t: t.reindex(columns=[b for b in small if b in t.columns]).to_numpy().mean())
+        dl = d.apply(lambda t: t.reindex(columns=[b for b in large if b in t.columns]).to_numpy().mean())
+        v = V.compare_folds(ds.to_numpy(), dl.to_numpy(), ">", 0.0)
+        rows.append(_row(fig, "results vary more across folds with few labels", "wider boxes for small n",
+                         f"mean |OA - fold mean| {float(ds.mean()):.2f} pp (small n) vs {float(dl.mean()):.2f} pp "
+                         f"(large n): difference {_ci(v)}", v))
+    else:
+        rows.append(_row(fig, "results vary more across folds with few labels", "wider boxes for small n", "n/a",
+                         V.unresolved(">", 0.0, "one budget group only")))
+    if _has(res, "moco", REFERENCE):
+        a, b = _fold_table(res, s, "moco").get(full), _fold_table(res, s, REFERENCE).get(full)
+        v = (V.compare_folds(a.to_numpy(), b.reindex(a.index).to_numpy(), "~", SIMILAR_PP)
+             if a is not None and b is not None else V.unresolved("~", SIMILAR_PP, "no runs at the full budget"))
+        m, bb = res.oa(s, "moco").get(full, np.nan), res.oa(s, REFERENCE).get(full, np.nan)
+        rows.append(_row(fig, "with all labels Semisup-MoCo and the baseline are comparable",
+                         "77.9 vs 78.2 % (19 cl., IceDetectNet); 89.6 vs 90.1 % (4 cl.)",
+                         f"{m:.1f} vs {bb:.1f} % at n = {full}: difference {_ci(v)}", v))
     return rows
 
 
 def _cost_claims(res, s: str, fig: str, paper: str) -> list[dict]:
     if "moco" not in res.models:
         return []
+    claim = "an inflection point saves most labelling time for a small accuracy loss (conclusion: DOA within 5 %)"
     c = res.labelling_curve(s, "moco")
     inf = res.inflection(s, "moco")
     rt = float(c.label_h.max())
     if inf["budget"] is None:
-        ours = "no knee (fewer than three budgets, or no point below the chord)"
-        agrees = None
-    else:
-        share = inf["time_saved_h"] / rt * 100 if rt else float("nan")
-        ours = (f"knee at n = {inf['budget']}: {inf['time_saved_h']:.2f} h saved ({share:.0f} % of the "
-                f"labelling time; {inf['time_saved_h_flat33']:.2f} h at a flat 33 s) for a DOA of {inf['doa']:.1f} pp")
-        agrees = bool(inf["doa"] <= 5.0)
-    return [dict(figure=fig, claim="an inflection point saves most labelling time for a small accuracy loss "
-                                   "(conclusion: DOA within 5 %)", paper=paper, ours=ours, agrees=agrees)]
+        return [_row(fig, claim, paper, "no knee (fewer than three budgets, or no point below the chord)",
+                     V.unresolved("<=", 0.0, "no knee"), "holds if the DOA interval lies below 5 pp")]
+    full = max(res.budgets(s))
+    ref = _fold_table(res, s, REFERENCE).get(full)
+    knee = _fold_table(res, s, "moco").get(inf["budget"])
+    if ref is None or knee is None:
+        v = V.unresolved("<=", 0.0, "no per-fold runs at the knee or the full budget")
+    else:  # per fold: DOA = baseline OA with all labels - MoCo OA at the knee (seed 002's definition)
+        v = V.compare_folds((ref - knee.reindex(ref.index)).to_numpy(), relation="<=", margin=0.0, reference=5.0)
+    share = inf["time_saved_h"] / rt * 100 if rt else float("nan")
+    doa = f"{inf['doa']:.1f} pp" + (f" [{v.low + 5:.1f}, {v.high + 5:.1f}]" if np.isfinite(v.low) else "")
+    ours = (f"knee at n = {inf['budget']}: {inf['time_saved_h']:.2f} h saved ({share:.0f} % of the "
+            f"labelling time; {inf['time_saved_h_flat33']:.2f} h at a flat 33 s) for a DOA of {doa}")
+    return [_row(fig, claim, paper, ours, v)]
+
+
+def _recall(res, s: str, model: str, classes, col: str = "recall", budget: int | None = None,
+            weighted: bool = True) -> pd.Series:
+    """Per fold: recall (or precision) of ``classes`` (%), support-weighted or a plain mean, at ``budget``
+    (default the largest), on the validation images."""
+    budget = max(res.budgets(s)) if budget is None else budget
+    pc = res.per_class[(res.per_class.scheme == s) & (res.per_class.model == model)
+                       & (res.per_class.budget == budget) & (res.per_class.split == "val")
+                       & (res.per_class["class"].isin(list(classes)))]
+    if not len(pc):
+        return pd.Series(dtype=float)
+    if not weighted:
+        return pc.groupby("fold")[col].mean()
+    w = pc.assign(x=pc[col] * pc["support"])
+    g = w.groupby("fold")
+    return g["x"].sum() / g["support"].sum().replace(0, np.nan)
+
+
+def _paired(a: pd.Series, b: pd.Series, relation: str, margin: float) -> V.Verdict:
+    both = pd.concat([a, b], axis=1, keys=["a", "b"]).dropna()
+    return V.compare_folds(both["a"].to_numpy(), both["b"].to_numpy(), relation, margin)
 
 
 def _confusion_claims(res, s: str) -> list[dict]:
-    if not _has(res, "moco", "supervised"):
+    if not _has(res, "moco", REFERENCE):
         return []
     classes = res.classes(s)
     rows = []
-    cms = {m: res.confusion(s, m) for m in ("moco", "supervised")}
-    basic = {m: precision_recall(confusion_groups(cm, classes, "basic")[0])[2] for m, cm in cms.items()}
-    if any(not is_complex(c) for c in classes):
-        rows.append(dict(figure="Fig. 6", claim="on basic habits Semisup-MoCo and the baseline are similar",
-                         paper="94.11 vs 94.04 %", ours=f"{basic['moco']:.1f} vs {basic['supervised']:.1f} %",
-                         agrees=bool(abs(basic["moco"] - basic["supervised"]) <= SIMILAR_PP)))
-    proc = {m: confusion_groups(cm, classes, "process") for m, cm in cms.items()}
-    if len(proc["moco"][1]) >= 2:
-        oa = {m: precision_recall(v[0])[2] for m, v in proc.items()}
-        rows.append(dict(figure="Fig. 7", claim="on complex shapes Semisup-MoCo beats the baseline",
-                         paper="higher precision, recall and accuracy",
-                         ours=f"{oa['moco']:.1f} vs {oa['supervised']:.1f} %", agrees=bool(oa["moco"] > oa["supervised"])))
-        _, rec, _ = precision_recall(proc["moco"][0])
-        names = proc["moco"][1]
+    basic = [c for c in classes if not is_complex(c)]
+    cplx = [c for c in classes if is_complex(c)]
+    if basic and cplx:
+        a, b = _recall(res, s, "moco", basic), _recall(res, s, REFERENCE, basic)
+        v = _paired(a, b, "~", SIMILAR_PP)
+        rows.append(_row("Fig. 6", "on basic habits Semisup-MoCo and the baseline are similar", "94.11 vs 94.04 %",
+                         f"recall of the basic-habit images {a.mean():.1f} vs {b.mean():.1f} %: difference {_ci(v)}", v))
+    proc = {m: confusion_groups(res.confusion(s, m), classes, "process") for m in ("moco", REFERENCE)}
+    names = proc["moco"][1]
+    if len(names) >= 2:
+        a, b = _recall(res, s, "moco", cplx), _recall(res, s, REFERENCE, cplx)
+        v = _paired(a, b, ">", MARGIN_PP)
+        rows.append(_row("Fig. 7", "on complex shapes Semisup-MoCo beats the baseline",
+                         "higher precision, recall and accuracy",
+                         f"recall of the complex-shape images {a.mean():.1f} vs {b.mean():.1f} %: difference {_ci(v)}", v))
         if "aged" in names:
-            others = [rec[k] for k, n in enumerate(names) if n != "aged"]
-            rows.append(dict(figure="Fig. 7", claim="aged crystals are recognised better than aggregates",
-                             paper="~90 % vs 60-65 % precision/recall",
-                             ours=", ".join(f"{n} {r:.0f} %" for n, r in zip(names, rec)) + " recall (MoCo)",
-                             agrees=bool(all(rec[names.index("aged")] > o for o in others))))
+            grp = {n: _recall(res, s, "moco", [c for c in cplx if process_group(c) == n]) for n in names}
+            vs = {n: _paired(grp["aged"], grp[n], ">", 0.0) for n in names if n != "aged"}
+            rows.append(_row("Fig. 7", "aged crystals are recognised better than aggregates",
+                             "~90 % vs 60-65 % precision/recall",
+                             ", ".join(f"{n} {grp[n].mean():.0f} %" for n in names) + " recall (MoCo); aged minus "
+                             + ", ".join(f"{n} {_ci(v)}" for n, v in vs.items()) + " (t intervals over folds)",
+                             V.all_of(list(vs.values())),
+                             "holds if aged's recall interval lies above every other group's (paired over folds), "
+                             "fails if it lies below any"))
     return rows
 
 
 def _complex_4(res, s: str) -> list[dict]:
-    if not _has(res, "moco", "supervised"):
+    if not _has(res, "moco", REFERENCE):
         return []
-    pcs = res.per_class_scores(s)
     cplx = [c for c in res.classes(s) if is_complex(c)]
     if not cplx:
         return []
-    t = pcs[pcs["class"].isin(cplx)].set_index(["model", "class"])
-    dp = float((t.loc["moco"]["precision"] - t.loc["supervised"]["precision"]).mean())
-    dr = float((t.loc["moco"]["recall"] - t.loc["supervised"]["recall"]).mean())
-    return [dict(figure="Fig. 11", claim="with 4 classes Semisup-MoCo is better on the complex shapes",
-                 paper="+2.5 pp precision, +3.5 pp recall on average",
-                 ours=f"{_fmt(dp)} precision, {_fmt(dr)} recall", agrees=bool(dr > 0 and dp > 0))]
+    vs = {col: _paired(_recall(res, s, "moco", cplx, col, weighted=False),
+                       _recall(res, s, REFERENCE, cplx, col, weighted=False), ">", MARGIN_PP)
+          for col in ("precision", "recall")}
+    return [_row("Fig. 11", "with 4 classes Semisup-MoCo is better on the complex shapes",
+                 "+2.5 pp precision, +3.5 pp recall on average",
+                 f"{_ci(vs['precision'])} precision, {_ci(vs['recall'])} recall (mean over complex classes; "
+                 "t intervals over folds)", V.all_of(list(vs.values())),
+                 "holds if both the precision and the recall interval lie above 0, fails if either lies below 0")]
 
 
 def _generalization_claims(res, s: str) -> list[dict]:
-    if not res.has_generalization(s) or not _has(res, "moco", "supervised"):
+    if not res.has_generalization(s) or not _has(res, "moco", REFERENCE):
         return []
     camp = res.task(s)["gen_campaign"]
-    gap = res.gap(s, "moco", which="gen")
     small, large = res.small_large(s)
-    rows = [dict(figure="Fig. 12", claim=f"Semisup-MoCo generalizes better to the unseen campaign ({camp})",
-                 paper="+2.19 pp on average over sizes", ours=f"{_fmt(float(gap.mean()))} on average over sizes",
-                 agrees=bool(gap.mean() > 0))]
+    g_all = _fold_gap(res, s, "moco", res.budgets(s), "gen_oa")
+    v = V.compare_folds(g_all.to_numpy(), relation=">", margin=MARGIN_PP)
+    rows = [_row("Fig. 12", f"Semisup-MoCo generalizes better to the unseen campaign ({camp})",
+                 "+2.19 pp on average over sizes", f"{_ci(v)} on average over sizes", v)]
     if large:
-        gs, gl = _mean(gap, small), _mean(gap, large)
-        rows.append(dict(figure="Fig. 12", claim="the generalization gap is largest with few labels",
-                         paper="large for n < 1024, within ~1 pp beyond",
-                         ours=f"{_fmt(gs)} (n <= {max(small)}) vs {_fmt(gl)} (n >= {min(large)})",
-                         agrees=bool(gs > gl)))
+        gs, gl = _fold_gap(res, s, "moco", small, "gen_oa"), _fold_gap(res, s, "moco", large, "gen_oa")
+        v = _paired(gs, gl, ">", 0.0)
+        rows.append(_row("Fig. 12", "the generalization gap is largest with few labels",
+                         "large for n < 1024, within ~1 pp beyond",
+                         f"{_fmt(float(gs.mean()))} (n <= {max(small)}) vs {_fmt(float(gl.mean()))} (n >= {min(large)}): "
+                         f"difference {_ci(v)}", v))
     if "byol" in res.models:
-        gb = float(res.gap(s, "byol", which="gen").mean())
-        rows.append(dict(figure="Fig. 12", claim="Semisup-BYOL generalizes worse than the baseline",
-                         paper="below the baseline", ours=f"{_fmt(gb)} on average", agrees=bool(gb < 0)))
+        v = V.compare_folds(_fold_gap(res, s, "byol", res.budgets(s), "gen_oa").to_numpy(), relation="<",
+                            margin=MARGIN_PP)
+        rows.append(_row("Fig. 12", "Semisup-BYOL generalizes worse than the baseline", "below the baseline",
+                         f"{_ci(v)} on average", v))
     return rows
 
 
-def _tsne_claims(res, s: str) -> list[dict]:
+def knn_hits(emb: np.ndarray, y: np.ndarray, k: int = 5) -> np.ndarray:
+    """1/0 per point: is its leave-one-out k-NN vote right? (``cssl.metrics.class_separation`` is the
+    mean of these, in %; per point they allow a paired bootstrap between embeddings of the same points.)"""
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    x = StandardScaler().fit_transform(np.asarray(emb, np.float64))
+    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
+    idx = KNeighborsClassifier(n_neighbors=k + 1).fit(x, y).kneighbors(x, return_distance=False)[:, 1:]
+    votes = np.asarray(y)[idx]
+    pred = np.array([np.bincount(v).argmax() for v in votes])
+    return (pred == np.asarray(y)).astype(np.float64)
+
+
+def _tsne_claims(res, s: str, seed: int = 0, n_boot: int = 2000) -> list[dict]:
     st = separation_stages(res, s)
     if "pretrained" not in st:
         return []
-    return [dict(figure="Fig. 8", claim="classes mix before pretraining, cluster partly after it and "
-                                       "separate after fine-tuning",
-                 paper="no clusters -> some clusters -> distinct clusters",
-                 ours=(f"5-NN label accuracy {st['before']:.1f} % -> {st['pretrained']:.1f} % -> "
-                       f"{st['finetuned']:.1f} %"),
-                 agrees=bool(st["before"] < st["pretrained"] < st["finetuned"]))]
+    budget = max(res.budgets(s))
+    y = res.tsne[f"{s}|y"]
+    hits = {k: knn_hits(res.tsne[key], y) for k, key in (
+        ("before", f"{s}|encoder|{REFERENCE}"), ("pretrained", f"{s}|encoder|moco"),
+        ("finetuned", f"{s}|finetuned|moco|{budget}"))}
+    vs = [V.compare(hits["pretrained"], hits["before"], ">", 0.0, n_boot=n_boot, seed=seed, what="points"),
+          V.compare(hits["finetuned"], hits["pretrained"], ">", 0.0, n_boot=n_boot, seed=seed, what="points")]
+    return [_row("Fig. 8", "classes mix before pretraining, cluster partly after it and separate after fine-tuning",
+                 "no clusters -> some clusters -> distinct clusters",
+                 (f"5-NN label accuracy {st['before']:.1f} % -> {st['pretrained']:.1f} % -> {st['finetuned']:.1f} %; "
+                  f"steps {_ci(vs[0])} and {_ci(vs[1])} (paired bootstrap over {len(y)} points of fold 0)"),
+                 V.all_of(vs), "holds if both steps' intervals lie above 0, fails if either lies below 0")]
 
 
 def _loss_claims(res, s: str) -> list[dict]:
     if "moco" not in res.models:
         return []
-    r = res.runs[(res.runs.scheme == s) & (res.runs.model == "moco")].groupby("budget")["final_loss"].mean()
-    if len(r) < 2:
+    t = _fold_table(res, s, "moco", "final_loss")
+    if t.shape[1] < 2:
         return []
-    lo, hi = int(r.index.min()), int(r.index.max())
-    return [dict(figure="Fig. A2", claim="fine-tuning on few labels ends at a higher training loss",
-                 paper="128 and 256 converge higher", ours=f"final loss {r[lo]:.3f} (n = {lo}) vs {r[hi]:.3f} (n = {hi})",
-                 agrees=bool(r[lo] > r[hi]))]
+    lo, hi = int(t.columns.min()), int(t.columns.max())
+    v = _paired(t[lo], t[hi], ">", 0.0)
+    return [_row("Fig. A2", "fine-tuning on few labels ends at a higher training loss", "128 and 256 converge higher",
+                 f"final loss {t[lo].mean():.3f} (n = {lo}) vs {t[hi].mean():.3f} (n = {hi}): difference "
+                 f"{_ci(v, '')}", v)]
+
+
+COLUMNS = ["figure", "claim", "paper", "ours", "verdict", "agrees", "rule"]
 
 
 def paper_claims(res) -> pd.DataFrame:
-    """One row per finding of seed 002: figure, claim, paper, ours, agrees (True/False/None)."""
+    """One row per finding of seed 002: figure, claim, paper, ours (estimate and interval),
+    verdict (holds / fails / not resolved), agrees (True / False / None for the same) and the rule."""
     rows: list[dict] = []
     s19, s4 = _scheme(res, "habit19"), _scheme(res, "habit4")
     builders: list[tuple[str | None, Callable[[], list[dict]]]] = [
@@ -249,11 +375,11 @@ def paper_claims(res) -> pd.DataFrame:
         if scheme is not None:
             rows += build()
     if s4 and s19 and s4 != s19 and "moco" in res.models:
-        a4, a19 = res.oa(s4, "moco").iloc[-1], res.oa(s19, "moco").iloc[-1]
-        rows.append(dict(figure="Fig. 9", claim="4 categories are classified more accurately than 19",
-                         paper="yes", ours=f"{a4:.1f} vs {a19:.1f} % (Semisup-MoCo, all labels)",
-                         agrees=bool(a4 > a19)))
-    return pd.DataFrame(rows, columns=["figure", "claim", "paper", "ours", "agrees"])
+        a4, a19 = (_fold_table(res, x, "moco")[max(res.budgets(x))] for x in (s4, s19))
+        v = V.compare_folds(a4.to_numpy(), a19.to_numpy(), ">", MARGIN_PP, paired=False)
+        rows.append(_row("Fig. 9", "4 categories are classified more accurately than 19", "yes",
+                         f"{a4.mean():.1f} vs {a19.mean():.1f} % (Semisup-MoCo, all labels): difference {_ci(v)}", v))
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def sentences(res, figure: str) -> str:
@@ -262,6 +388,7 @@ def sentences(res, figure: str) -> str:
     c = c[c.figure == figure]
     if not len(c):
         return f"{figure}: nothing to compare on this dataset."
-    verdict = {True: "ours agrees", False: "ours does NOT agree", None: "cannot tell at this scale"}
-    return "\n".join(f"- {figure}: {r.claim}. Paper: {r.paper}. Ours: {r.ours} -> {verdict[r.agrees]}."
+    verdict = {V.HOLDS: "holds (ours agrees)", V.FAILS: "fails (ours does NOT agree)",
+               V.UNRESOLVED: "not resolved (the interval cannot decide at this scale)"}
+    return "\n".join(f"- {figure}: {r.claim}. Paper: {r.paper}. Ours: {r.ours} -> {verdict[r.verdict]}."
                      for r in c.itertuples())

@@ -1,10 +1,13 @@
 """Ko 2024 (seed 003) and its published follow-up: the test-set numbers of the rosette models
-(one and two views) and the paper's orderings checked against ours (notebook 08)."""
+(one and two views) and the paper's orderings checked against ours (notebook 08), as three-state
+verdicts from a paired bootstrap over the test rosettes (``icepaper.core.verdicts``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from icepaper.core import verdicts as V
 
 # science.md section 4, test set of the published follow-up of seed 003.
 PUBLISHED = pd.DataFrame(
@@ -53,11 +56,61 @@ def comparison_table(ours: pd.DataFrame, second_view_deg: float = 90.0) -> pd.Da
                      ignore_index=True)
 
 
-def ordering_verdicts(ours: pd.DataFrame) -> list[str]:
-    """Sentences on the published orderings, computed from our test metrics.
+METRICS = [("r2_rho_eff", "R^2(rho_eff)"), ("r2_sa_eff", "R^2(sa_eff)"),
+           ("bacc_n_arms", "balanced accuracy(n_arms)")]
+N_BOOT = 1000  # bootstrap resamples of the test rosettes
+
+
+def _r2(y: np.ndarray, p: np.ndarray) -> float:
+    sst = float(np.sum((y - y.mean()) ** 2))
+    return 1.0 - float(np.sum((y - p) ** 2)) / sst if sst > 0 else float("nan")
+
+
+def _bacc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean([np.mean(p[y == c] == c) for c in np.unique(y)]))
+
+
+def _metric(col: str, r, truth: dict[str, np.ndarray], idx: np.ndarray) -> float:
+    if col == "bacc_n_arms":
+        return _bacc(truth["n_arms"][idx], np.asarray(r.cls_pred)[idx])
+    j = 0 if col == "r2_rho_eff" else 1
+    return _r2(truth["reg"][idx, j], np.asarray(r.reg_pred)[idx, j])
+
+
+def metric_verdict(a, b, col: str, truth: dict[str, np.ndarray] | None, relation: str = ">",
+                   margin: float = 0.0, seed: int = 0, n_boot: int = N_BOOT) -> V.Verdict:
+    """Verdict on ``metric(a) REL metric(b)`` (``a``, ``b``: ``ModelResult``) from a paired bootstrap
+    over the test rosettes both were scored on (``truth``: ``truth_of_test(meta)``); "not resolved:
+    no per-image predictions" when the predictions or the truth are missing."""
+    n = None if truth is None else len(truth["n_arms"])
+    ok = all(r is not None and len(np.asarray(r.cls_pred)) == n and len(np.asarray(r.reg_pred)) == n
+             for r in (a, b)) if n else False
+    if not ok:
+        return V.unresolved(relation, margin, "no per-image predictions")
+    est, lo, hi = V.bootstrap_statistic(
+        n, lambda idx: _metric(col, a, truth, idx) - _metric(col, b, truth, idx), n_boot=n_boot, seed=seed)
+    return V.from_interval(est, lo, hi, relation, margin,
+                           method=f"paired bootstrap over {n} test rosettes, {n_boot} resamples")
+
+
+def truth_of_test(meta: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The test rosettes' targets, in the order every ``ModelResult`` predicts them."""
+    te = (meta.split == "test").to_numpy()
+    return {"reg": meta.loc[te, ["rho_eff", "sa_eff"]].to_numpy(float), "n_arms": meta.loc[te, "n_arms"].to_numpy()}
+
+
+def ordering_verdicts(ours: pd.DataFrame, results=None, meta: pd.DataFrame | None = None, seed: int = 0,
+                      n_boot: int = N_BOOT) -> list[str]:
+    """Sentences on the published orderings: three-state verdicts (holds / fails / not resolved)
+    from a paired bootstrap over the test rosettes (95 % interval of the metric difference, margin 0:
+    "A above B" holds when the interval's lower end is above 0, fails when its upper end is below 0).
 
     (1) image models above feature models: best image model vs best feature model (one view);
     (2) two views above one: for each model that ran with both, one view vs two views.
+
+    ``results`` (the ``ModelResult`` list behind ``ours``) and ``meta`` (the rosette table) give
+    the per-rosette predictions and targets; without them every verdict is "not resolved: no
+    per-image predictions".
 
     >>> from icepaper.rosettes.shape_models import ModelResult, results_table
     >>> def res(model, views, inputs, r2, angle=None):
@@ -67,32 +120,65 @@ def ordering_verdicts(ours: pd.DataFrame) -> list[str]:
     ...            res("ResNet-18", 2, "images", 0.99, 90.0)]
     >>> for line in ordering_verdicts(results_table(results))[::3]:
     ...     print(line)
-    R^2(rho_eff): best image model (ResNet-18, 0.970) is above the best feature model (linear, 0.900) [paper: above].
-    ResNet-18 (images) two views vs one: 90 deg: 3/3 metrics better (dR^2 rho +0.020, dR^2 sa +0.020, dbacc +0.020) [paper: better].
+    R^2(rho_eff): best image model (ResNet-18, 0.970) vs the best feature model (linear, 0.900): not resolved (no per-image predictions) [paper: above].
+    ResNet-18 (images) two views vs one: 90 deg: 0/3 metrics better, 0 worse, 3 not resolved (dR^2 rho +0.020 n/a, dR^2 sa +0.020 n/a, dbacc +0.020 n/a) [paper: better].
     """
-    metrics = [("r2_rho_eff", "R^2(rho_eff)"), ("r2_sa_eff", "R^2(sa_eff)"),
-               ("bacc_n_arms", "balanced accuracy(n_arms)")]
+    truth = None if meta is None else truth_of_test(meta)
+    find = {}
+    for r in results or []:
+        find[(r.model, r.views, r.inputs, None if r.second_view_deg is None else float(r.second_view_deg))] = r
+
+    def result(row):
+        a = row.get("second_view_deg")
+        a = None if a is None or (isinstance(a, float) and np.isnan(a)) else float(a)
+        return find.get((row["model"], int(row["views"]), row["inputs"], a))
+
     one = ours[ours.views == 1]
     out = []
-    for col, label in metrics:
+    for col, label in METRICS:
         img = one[one.inputs == "images"]
         feat = one[one.inputs != "images"]
         if img.empty or feat.empty:
             continue
         bi, bf = img.loc[img[col].idxmax()], feat.loc[feat[col].idxmax()]
-        word = "above" if bi[col] > bf[col] else "NOT above"
-        out.append(f"{label}: best image model ({bi.model}, {bi[col]:.3f}) is {word} the best "
-                   f"feature model ({bf.model}, {bf[col]:.3f}) [paper: above].")
+        v = metric_verdict(result(bi), result(bf), col, truth, seed=seed, n_boot=n_boot)
+        how = (f"difference {v.estimate:+.3f}, 95 % interval {v.interval} -> {v.state}" if np.isfinite(v.low)
+               else f"{v.state} ({v.note or 'no interval'})")
+        out.append(f"{label}: best image model ({bi.model}, {bi[col]:.3f}) vs the best feature model "
+                   f"({bf.model}, {bf[col]:.3f}): {how} [paper: above].")
     for (model, inputs), g in ours.groupby(["model", "inputs"], sort=False):
         if set(g.views) != {1, 2}:
             continue
         r1 = g[g.views == 1].iloc[0]
         parts = []
         for _, r2 in g[g.views == 2].iterrows():
-            d = {c: r2[c] - r1[c] for c, _ in metrics}
-            better = sum(v > 0 for v in d.values())
-            parts.append(f"{r2.second_view_deg:.0f} deg: {better}/3 metrics better "
-                         f"(dR^2 rho {d['r2_rho_eff']:+.3f}, dR^2 sa {d['r2_sa_eff']:+.3f}, "
-                         f"dbacc {d['bacc_n_arms']:+.3f})")
+            vs = {c: metric_verdict(result(r2), result(r1), c, truth, seed=seed, n_boot=n_boot) for c, _ in METRICS}
+            d = {c: r2[c] - r1[c] for c, _ in METRICS}
+            n = {st: sum(v.state == st for v in vs.values()) for st in V.STATES}
+            iv = {c: (vs[c].interval if np.isfinite(vs[c].low) else "n/a") for c in d}
+            parts.append(f"{r2.second_view_deg:.0f} deg: {n[V.HOLDS]}/3 metrics better, {n[V.FAILS]} worse, "
+                         f"{n[V.UNRESOLVED]} not resolved (dR^2 rho {d['r2_rho_eff']:+.3f} {iv['r2_rho_eff']}, "
+                         f"dR^2 sa {d['r2_sa_eff']:+.3f} {iv['r2_sa_eff']}, dbacc {d['bacc_n_arms']:+.3f} "
+                         f"{iv['bacc_n_arms']})")
         out.append(f"{model} ({inputs}) two views vs one: " + "; ".join(parts) + " [paper: better].")
     return out
+
+
+def nmi_verdict(labels, clusters_a, clusters_b, relation: str = ">", margin: float = 0.0, seed: int = 0,
+                n_boot: int = N_BOOT) -> V.Verdict:
+    """Verdict on ``NMI(labels, clusters_a) REL NMI(labels, clusters_b)`` from a paired bootstrap
+    over the images (both clusterings of the same images; k-means is not refit, so the interval
+    covers the sampling of the images, not k-means' own randomness).
+
+    >>> y = np.repeat([0, 1, 2], 100)
+    >>> good, rng = y.copy(), np.random.default_rng(0)
+    >>> poor = np.where(rng.random(300) < 0.5, y, rng.integers(0, 3, 300))
+    >>> nmi_verdict(y, good, poor, n_boot=200).state, nmi_verdict(y, poor, good, n_boot=200).state
+    ('holds', 'fails')
+    """
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+
+    y, a, b = (np.asarray(x) for x in (labels, clusters_a, clusters_b))
+    est, lo, hi = V.bootstrap_statistic(len(y), lambda i: nmi(y[i], a[i]) - nmi(y[i], b[i]), n_boot=n_boot, seed=seed)
+    return V.from_interval(est, lo, hi, relation, margin,
+                           method=f"paired bootstrap over {len(y)} images, {n_boot} resamples")

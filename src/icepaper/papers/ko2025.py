@@ -6,22 +6,23 @@ Numbers: ``PAPER_TABLE`` (CPI-21K kNN / logistic-regression accuracy, %), ``ABLA
 relative to the full run), ``PAPER_SCALE``.
 Orchestration: ``seed000_runs`` (notebooks 04, 05: full run -> latent curation -> curated
 from scratch -> curated + init + short), ``seed000_backbones`` (notebook 05's rows).
-Claims: ``ablation_table``, ``orderings`` (notebook 05), ``verdicts``, ``trend_verdict``,
-``compare_trends``, ``sensitivity_verdict``, ``similarity_verdict``, ``entropy_verdict``
-(notebook 07): every sentence is computed from our numbers, so it stays true for any profile
-or dataset.
+Claims: ``ablation_table``, ``orderings`` (notebook 05: three-state verdicts from a paired
+bootstrap over the test images, ``icepaper.core.verdicts``), and, re-exported from
+``ko2025_trends``, ``verdicts``, ``trend_verdict``, ``compare_trends``, ``sensitivity_verdict``,
+``similarity_verdict``, ``entropy_verdict`` (notebook 07): every sentence is computed from our
+numbers, so it stays true for any profile or dataset.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from icepaper.core import verdicts as V
 from icepaper.representations.curation import Curation, curate
 from icepaper.representations.embed import embeddings_for, file_hash
 from icepaper.representations.probes import DEFAULT_SCHEME, ProbeResult
@@ -29,8 +30,16 @@ from icepaper.representations.reference import reference_backbone
 from icepaper.ssl.backbones import ENV_WEIGHTS, imagenet_weights
 from icepaper.ssl.pretrain import pretrained
 
-if TYPE_CHECKING:
-    from icepaper.diversity.trends import DiversityReport
+from .ko2025_trends import (  # noqa: F401  (notebook 07 reads them from here)
+    PAPER_TRENDS,
+    compare_trends,
+    entropy_verdict,
+    sensitivity_verdict,
+    similarity_verdict,
+    slope_verdict,
+    trend_verdict,
+    verdicts,
+)
 
 # ----------------------------------------------------------------------------- published numbers
 
@@ -57,12 +66,6 @@ ABLATION = [  # (paper configuration, our row, paper logistic-regression accurac
     ("Training on curated CPI-H-1M", CURATED, 83.17),
     ("Curation + initialization + short training", SHORT, 84.39),
 ]
-
-#: The paper's trends: the sign of d kappa / d x it reports, and the finding in words.
-PAPER_TRENDS = {
-    "temperature": (-1, "diversity rises with temperature, i.e. kappa falls as it gets warmer"),
-    "size": (+1, "larger particles are less diverse, i.e. kappa rises with size"),
-}
 
 #: Compute of each seed-000 run relative to the from-scratch run on all images (Sect. 4: the
 #: curated set is 1/3 of CPI-3M for the same epochs; curated + init + short about 1/30).
@@ -240,211 +243,93 @@ def ablation_table(results: Mapping[str, ProbeResult | None]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("configuration")
 
 
-def orderings(results: Mapping[str, ProbeResult | None]) -> pd.DataFrame:
-    """The paper's orderings checked on our numbers (logistic regression and kNN accuracy %).
+#: [default] Margin (percentage points) of the orderings: "A >= B" holds when the lower end of the
+#: interval of A - B is above -ORDER_MARGIN_PP; "A > B" (SSL above the geometric baseline) when it
+#: is above 0. Within a point, two probe accuracies count as equal at our test-set sizes.
+ORDER_MARGIN_PP = 1.0
+ORDER_BOOT = 2000  # bootstrap resamples of the test images
 
-    1. SSL embeddings far above the geometric baseline (paper: 81-84 % vs 65 %);
-    2. curated at least as good as the full imbalanced set (83.17 vs 81.00; kNN 77.67 vs 75.05);
-    3. curated + init + short the best iBOT-vMF run (84.39; kNN 81.56).
+
+def _correct(r, probe: str) -> np.ndarray | None:
+    """1/0 per test image of one row's probe, or None when the row kept no predictions."""
+    y, pred = getattr(r, "y_test", None), getattr(r, f"{probe}_pred", None)
+    if y is None or pred is None or len(y) == 0 or len(y) != len(pred):
+        return None
+    return (np.asarray(y) == np.asarray(pred)).astype(np.float64)
+
+
+def ordering_verdict(results: Mapping[str, ProbeResult | None], a: str, b: str, probe: str,
+                     relation: str, margin: float = ORDER_MARGIN_PP, seed: int = 0,
+                     n_boot: int = ORDER_BOOT) -> V.Verdict:
+    """Verdict on ``accuracy(a) REL accuracy(b)`` (points) from a paired bootstrap over the test
+    images both rows were scored on (their ``y_test`` must be the same images in the same order)."""
+    ra, rb = results.get(a), results.get(b)
+    if ra is None or rb is None:
+        return V.unresolved(relation, margin, f"row {a if ra is None else b!r} did not run", " pp")
+    ca, cb = _correct(ra, probe), _correct(rb, probe)
+    if ca is None or cb is None:
+        return V.unresolved(relation, margin, "no per-image predictions", " pp")
+    if not np.isfinite(getattr(ra, probe)) or not np.isfinite(getattr(rb, probe)):
+        return V.unresolved(relation, margin, "no accuracy for this probe", " pp")
+    paired = len(ca) == len(cb) and np.array_equal(np.asarray(ra.y_test), np.asarray(rb.y_test))
+    return V.compare(ca, cb, relation, margin, paired=paired, n_boot=n_boot, seed=seed)
+
+
+def orderings(results: Mapping[str, ProbeResult | None], margin: float = ORDER_MARGIN_PP,
+              seed: int = 0, n_boot: int = ORDER_BOOT) -> pd.DataFrame:
+    """The paper's orderings checked on our numbers: a three-state verdict each (holds / fails /
+    not resolved) from a paired bootstrap over the test images (95 % interval of the difference in
+    percentage points) and the margin ``margin``.
+
+    1. SSL above the geometric baseline (paper: 81-84 % vs 65 %): the best iBOT-vMF row (by point
+       estimate) "> " the geometric baseline, logistic regression; holds when the interval's lower
+       end is above 0;
+    2. curated >= full (83.17 vs 81.00; kNN 77.67 vs 75.05): holds when the lower end is above
+       -margin, fails when the upper end is below -margin;
+    3. curated + init + short the best iBOT-vMF run (84.39; kNN 81.56): ">=" against each of the
+       other two runs, combined (fails if either fails, holds if both hold).
+
+    A missing row or a row without per-image predictions gives "not resolved" and says why.
 
     >>> from types import SimpleNamespace as R
-    >>> results = {GEO: R(knn=np.nan, logreg=65.0), FULL: R(knn=70.0, logreg=80.0),
-    ...            CURATED: R(knn=72.0, logreg=81.0), SHORT: R(knn=71.0, logreg=82.0)}
-    >>> orderings(results)["holds"].tolist()  # kNN: the short run (71) is below curated (72)
-    [True, True, True, True, False]
+    >>> y, rng = np.array(["a", "b"] * 500), np.random.default_rng(0)
+    >>> def row(n_wrong):  # a row that misclassifies n_wrong random test images of 1000
+    ...     p = y.copy(); p[rng.choice(1000, n_wrong, replace=False)] = "c"
+    ...     return R(knn=100 - n_wrong / 10, logreg=100 - n_wrong / 10, y_test=y, knn_pred=p, logreg_pred=p)
+    >>> results = {GEO: row(400), FULL: row(100), CURATED: row(96), SHORT: row(200)}
+    >>> t = orderings(results, n_boot=200)
+    >>> t["verdict"].tolist()  # curated 90.4 vs full 90.0: +0.4 points, not resolved on 1000 images
+    ['holds', 'not resolved', 'fails', 'not resolved', 'fails']
     """
-    def get(name, probe):
+    def acc(name, probe):
         r = results.get(name)
-        return np.nan if r is None else getattr(r, probe)
-
-    def holds(a, b, strict=False):  # None: a row is missing, so the ordering cannot be checked
-        if not (np.isfinite(a) and np.isfinite(b)):
-            return None
-        return bool(a > b) if strict else bool(a >= b)
+        return np.nan if r is None else float(getattr(r, probe))
 
     checks = []
     for probe, label in (("logreg", "logistic regression"), ("knn", "kNN")):
         if probe == "logreg":
-            ssl = max(get(n, probe) for n in (FULL, CURATED, SHORT))
-            geo = get(GEO, probe)
-            checks.append({"claim": "SSL above the geometric baseline (logistic regression)",
-                           "paper": "84.39 vs 65.00", "ours": f"{ssl:.2f} vs {geo:.2f}",
-                           "margin (points)": round(ssl - geo, 2), "holds": holds(ssl, geo, strict=True)})
-        f, c, s = get(FULL, probe), get(CURATED, probe), get(SHORT, probe)
+            have = [n for n in (FULL, CURATED, SHORT) if np.isfinite(acc(n, probe))]
+            best = max(have, key=lambda n: acc(n, probe)) if have else FULL
+            v = ordering_verdict(results, best, GEO, probe, ">", 0.0, seed, n_boot)
+            checks.append(_row("SSL above the geometric baseline (logistic regression)", "84.39 vs 65.00",
+                               acc(best, probe), acc(GEO, probe), v))
         pf, pc, ps = (PAPER_TABLE[n][0 if probe == "knn" else 1] for n in (FULL, CURATED, SHORT))
-        checks.append({"claim": f"curated >= full ({label})", "paper": f"{pc:.2f} vs {pf:.2f}",
-                       "ours": f"{c:.2f} vs {f:.2f}", "margin (points)": round(c - f, 2), "holds": holds(c, f)})
-        checks.append({"claim": f"curated + init + short best of the three ({label})",
-                       "paper": f"{ps:.2f} vs {max(pf, pc):.2f}", "ours": f"{s:.2f} vs {max(f, c):.2f}",
-                       "margin (points)": round(s - max(f, c), 2), "holds": holds(s, max(f, c))})
+        v = ordering_verdict(results, CURATED, FULL, probe, ">=", margin, seed, n_boot)
+        checks.append(_row(f"curated >= full ({label})", f"{pc:.2f} vs {pf:.2f}", acc(CURATED, probe),
+                           acc(FULL, probe), v))
+        vs = [ordering_verdict(results, SHORT, other, probe, ">=", margin, seed, n_boot) for other in (FULL, CURATED)]
+        other = max((FULL, CURATED), key=lambda n: acc(n, probe) if np.isfinite(acc(n, probe)) else -np.inf)
+        worst = vs[(FULL, CURATED).index(other)]  # the interval shown: against the stronger of the two
+        row = _row(f"curated + init + short best of the three ({label})", f"{ps:.2f} vs {max(pf, pc):.2f}",
+                   acc(SHORT, probe), acc(other, probe), worst)
+        row["verdict"] = V.all_of(vs)
+        if any(v.note for v in vs):
+            row["note"] = "; ".join(sorted({v.note for v in vs if v.note}))
+        checks.append(row)
     return pd.DataFrame(checks).set_index("claim")
 
 
-# ----------------------------------------------------------------------------- claims (notebook 07)
-
-
-def verdicts(rep: DiversityReport) -> list[str]:
-    """One sentence per factor present (temperature, size, campaign): paper's finding vs ours."""
-    return [trend_verdict(f, rep) for f in ("temperature", "size", "campaign") if f in rep.by]
-
-
-def trend_verdict(factor: str, rep: DiversityReport) -> str:
-    """One sentence: the paper's finding, our slope with its interval, and whether they agree.
-
-    Three temperature bins whose embeddings spread more the warmer it is (kappa falls):
-
-    >>> from icepaper.diversity.trends import analyse_diversity
-    >>> t = np.repeat([-30.0, -20.0, -10.0], 40)
-    >>> noise = np.random.default_rng(0).normal(size=(120, 8))
-    >>> emb = np.eye(8)[0] + (0.1 + 0.03 * (t[:, None] + 30)) * noise
-    >>> rep = analyse_diversity(emb, pd.DataFrame({"temperature_c": t}), n_temp_bins=3, min_n=20, n_boot=50)
-    >>> print(trend_verdict("temperature", rep))  # doctest: +ELLIPSIS
-    Temperature (paper: diversity rises with temperature, i.e. kappa falls as it gets warmer): slope -4.6... kappa per deg C, 95 % interval [...]: ours agrees with the paper.
-    """
-    if factor == "campaign":
-        t = rep.table("campaign").dropna(subset=["kappa"])
-        if len(t) < 2:
-            return "Campaigns: fewer than two campaigns with enough particles; no comparison."
-        hi, lo = t.loc[t["kappa"].idxmax()], t.loc[t["kappa"].idxmin()]
-        separated = hi["ci_low"] > lo["ci_high"]
-        return (f"Campaigns (paper: diversity differs between campaigns): kappa ranges from "
-                f"{lo['kappa']:.1f} ({lo['group']}) to {hi['kappa']:.1f} ({hi['group']}); the "
-                f"intervals of the extremes {'do not overlap, so ours agrees' if separated else 'overlap, so we cannot confirm it at this scale'}.")
-    s = rep.slopes[factor]
-    want, text = PAPER_TRENDS[factor]
-    if not math.isfinite(s.slope):
-        return f"{factor.capitalize()}: too few bins with enough particles for a slope."
-    agree = {want: "agrees with the paper", -want: "contradicts the paper",
-             0: "is not resolved (the interval contains 0)"}[s.sign]
-    return (f"{factor.capitalize()} (paper: {text}): slope {s.slope:+.3g} kappa per {s.units}, "
-            f"{int(round(100 * rep.by[factor].ci))} % interval [{s.ci_low:+.3g}, {s.ci_high:+.3g}]: ours {agree}.")
-
-
-def compare_trends(reports: dict[str, DiversityReport]) -> pd.DataFrame:
-    """One row per network: temperature and size slopes with intervals and the verdicts' signs.
-
-    Three temperature bins whose embeddings spread more the warmer it is (kappa falls):
-
-    >>> from icepaper.diversity.trends import analyse_diversity
-    >>> t = np.repeat([-30.0, -20.0, -10.0], 40)
-    >>> noise = np.random.default_rng(0).normal(size=(120, 8))
-    >>> emb = np.eye(8)[0] + (0.1 + 0.03 * (t[:, None] + 30)) * noise
-    >>> rep = analyse_diversity(emb, pd.DataFrame({"temperature_c": t}), n_temp_bins=3, min_n=20, n_boot=50)
-    >>> compare_trends({"ssl": rep}).loc["ssl", ["temperature_ci", "temperature_agrees"]].tolist()
-    ['[-5.08, -3.91]', 'yes']
-    """
-    rows = []
-    for name, rep in reports.items():
-        row: dict[str, Any] = {"network": name}
-        for f in ("temperature", "size"):
-            if f in rep.slopes:
-                sl = rep.slopes[f]
-                want = PAPER_TRENDS[f][0]
-                row[f"{f}_slope"] = sl.slope
-                row[f"{f}_ci"] = f"[{sl.ci_low:+.3g}, {sl.ci_high:+.3g}]"
-                row[f"{f}_agrees"] = {want: "yes", -want: "opposite", 0: "unresolved"}[sl.sign]
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("network")
-
-
-def sensitivity_verdict(reports: dict[str, DiversityReport]) -> str:
-    """Sentence per trend: does each network reproduce it (from the slope intervals)? With two
-    networks, also says when their kappas are nearly identical (the comparison then says little).
-
-    Three temperature bins whose embeddings spread more the warmer it is (kappa falls):
-
-    >>> from icepaper.diversity.trends import analyse_diversity
-    >>> t = np.repeat([-30.0, -20.0, -10.0], 40)
-    >>> noise = np.random.default_rng(0).normal(size=(120, 8))
-    >>> emb = np.eye(8)[0] + (0.1 + 0.03 * (t[:, None] + 30)) * noise
-    >>> rep = analyse_diversity(emb, pd.DataFrame({"temperature_c": t}), n_temp_bins=3, min_n=20, n_boot=50)
-    >>> print(sensitivity_verdict({"ssl": rep}))  # doctest: +NORMALIZE_WHITESPACE
-    Temperature (ssl: kappa falls with temperature): every network shows the paper's direction, so
-    it is carried at least partly by image statistics that even an untrained network sees.
-    """
-    word = {1: "kappa rises", -1: "kappa falls", 0: "no resolved trend"}
-    out = []
-    for f in ("temperature", "size"):
-        have = {k: r.slopes[f] for k, r in reports.items() if f in r.slopes and math.isfinite(r.slopes[f].slope)}
-        if not have:
-            continue
-        want = PAPER_TRENDS[f][0]
-        parts = [f"{k}: {word[s.sign]} with {f}" for k, s in have.items()]
-        signs = {s.sign for s in have.values()}
-        if len(signs) > 1:
-            tail = "the networks differ, so the trend depends on what the network learned"
-        elif signs == {want}:
-            tail = ("every network shows the paper's direction, so it is carried at least partly by image "
-                    "statistics that even an untrained network sees")
-        elif signs == {0}:
-            tail = "no network resolves a trend at this scale"
-        else:
-            tail = "every network shows the opposite of the paper's direction"
-        out.append(f"{f.capitalize()} ({'; '.join(parts)}): {tail}.")
-    if not out:
-        return "No temperature or size metadata: nothing to compare."
-    if len(reports) == 2:
-        a, b = reports.values()
-        diffs = [np.abs(a.by[f].table["kappa"] / b.by[f].table["kappa"] - 1.0).to_numpy(dtype=float)
-                 for f in a.by if f in b.by and len(a.by[f].table) == len(b.by[f].table)]
-        d = float(np.nanmedian(np.concatenate(diffs))) if diffs else math.nan
-        if d < 0.02:
-            out.append(f"The two networks' kappas differ by a median {d:.2%} per group: at this training length the "
-                       "SSL network has barely moved from its random initialisation, so this comparison cannot "
-                       "separate learned from untrained features.")
-    return " ".join(out)
-
-
-def similarity_verdict(sim: pd.DataFrame) -> str:
-    """Sentence: mean within- vs between-class cosine similarity, how many classes are more
-    similar inside than to any other class, and whether that matches seed 000's separated clusters.
-
-    >>> sim = pd.DataFrame([[0.9, 0.2], [0.2, 0.8]], index=["plate", "column"], columns=["plate", "column"])
-    >>> print(similarity_verdict(sim))  # doctest: +NORMALIZE_WHITESPACE
-    Mean cosine similarity within a class 0.850 vs between classes 0.200; 2 of 2 classes are more
-    similar inside than to any other class (seed 000 saw habits as separated clusters: ours agrees).
-    The closest pair of classes is plate / column (0.200).
-    """
-    a = sim.to_numpy()
-    k = len(a)
-    off = ~np.eye(k, dtype=bool)
-    within, between = float(np.mean(np.diag(a))), float(np.mean(a[off]))
-    i, j = np.unravel_index(np.argmax(np.where(off, a, -np.inf)), a.shape)
-    separated = int(sum(a[c, c] > np.max(a[c, off[c]]) for c in range(k)))
-    verdict = ("ours agrees" if separated == k else "ours agrees only in part" if 2 * separated >= k
-               else "ours does not reproduce it")
-    return (f"Mean cosine similarity within a class {within:.3f} vs between classes {between:.3f}; "
-            f"{separated} of {k} classes are more similar inside than to any other class "
-            f"(seed 000 saw habits as separated clusters: {verdict}). The closest pair of classes is "
-            f"{sim.index[i]} / {sim.columns[j]} ({a[i, j]:.3f}).")
-
-
-def entropy_verdict(rep: DiversityReport, factor: str = "temperature") -> str:
-    """Sentences comparing label entropy with kappa across bins and showing kappa inside classes.
-
-    >>> from icepaper.diversity.trends import analyse_diversity
-    >>> rep = analyse_diversity(np.random.default_rng(0).normal(size=(60, 8)), min_n=20, n_boot=20)
-    >>> entropy_verdict(rep)
-    'No habit labels: the entropy comparison needs labels.'
-    """
-    from scipy.stats import spearmanr
-
-    out = []
-    if factor in rep.by and "entropy" in rep.by[factor].table.columns:
-        t = rep.table(factor).dropna(subset=["kappa", "entropy"])
-        if len(t) >= 3:
-            r = float(spearmanr(t["entropy"], t["kappa"]).statistic)
-            agree = ("the two measures agree: more label diversity goes with lower kappa" if r <= -0.5 else
-                     "the two measures disagree: kappa rises where the label entropy rises" if r >= 0.5 else
-                     "the two measures are only weakly related here")
-            out.append(f"Across {len(t)} {factor} bins the Spearman correlation of label entropy and kappa is "
-                       f"{r:+.2f}: {agree}.")
-    if "class" in rep.by:
-        t = rep.by["class"].table.dropna(subset=["kappa"])
-        if len(t) >= 2:
-            lo, hi = t.loc[t["kappa"].idxmin()], t.loc[t["kappa"].idxmax()]
-            out.append(f"Inside single classes the label entropy is 0 by definition, yet kappa ranges from "
-                       f"{lo['kappa']:.3g} ({lo['group']}, the most varied class) to {hi['kappa']:.3g} "
-                       f"({hi['group']}), a factor of {hi['kappa'] / max(lo['kappa'], 1e-12):.1f}: "
-                       f"the within-class diversity kappa adds to a label count.")
-    return " ".join(out) if out else "No habit labels: the entropy comparison needs labels."
+def _row(claim: str, paper: str, a: float, b: float, v: V.Verdict) -> dict[str, Any]:
+    return {"claim": claim, "paper": paper, "ours": f"{a:.2f} vs {b:.2f}",
+            "difference (points)": round(v.estimate, 2) if np.isfinite(v.estimate) else np.nan,
+            "95 % interval": v.interval, "rule": v.rule, "verdict": v.state, "note": v.note}
