@@ -169,16 +169,23 @@ def scale_line(cfg, ds, splits: Mapping[str, np.ndarray], scheme: str = DEFAULT_
     >>> from types import SimpleNamespace
     >>> from icepaper.core.profiles import get_profile
     >>> cfg = SimpleNamespace(profile=get_profile("smoke"), uses_default_data=True)
-    >>> class Images(list):  # a stand-in dataset: len() images of ``size`` px
+    >>> import pandas as pd
+    >>> class Images(list):  # a stand-in dataset: len() images of ``size`` px, 40 of them test
     ...     size, name = 64, "synthetic"
+    ...     meta = pd.DataFrame({"split": ["test"] * 40 + ["train"] * 2360})
+    ...     def has_labels(self, scheme):  # no habit labels: no held-out campaign
+    ...         return False
     >>> splits = {"train": range(100), "val": range(20), "test": range(40)}
     >>> print(scale_line(cfg, Images(range(2400)), splits))  # doctest: +ELLIPSIS
-    Ours: the synthetic CPI-like dataset, 2400 images at 64 px; ViT depth ...; probes fit on 100 labelled train images (C chosen on 20 val) and tested on 40 held-out images in the 'cpi' scheme. Paper: ...
+    Ours: the synthetic CPI-like dataset, 2400 images at 64 px (2360 in the pretraining set); ViT depth ...; probes fit on 100 labelled train images (C chosen on 20 val) and tested on 40 held-out images in the 'cpi' scheme. Paper: ...
     """
+    from icepaper.data.splits import pretrain_indices
+
     s = cfg.profile.pretrain
-    epochs = int(s["steps"]) * int(s["batch_size"]) / max(len(ds), 1)
+    n_pre = len(pretrain_indices(ds))
+    epochs = int(s["steps"]) * int(s["batch_size"]) / max(n_pre, 1)
     src = "the synthetic CPI-like dataset" if getattr(cfg, "uses_default_data", True) else f"dataset {ds.name!r}"
-    return (f"Ours: {src}, {len(ds)} images at {ds.size} px; ViT depth {s['vit_depth']}, width "
+    return (f"Ours: {src}, {len(ds)} images at {ds.size} px ({n_pre} in the pretraining set); ViT depth {s['vit_depth']}, width "
             f"{s['vit_embed_dim']}, patch {s['vit_patch']} at {s['vit_img_size']} px; the full run "
             f"{s['steps']} steps of {s['batch_size']} images ({epochs:.2g} epochs); probes fit on "
             f"{len(splits['train'])} labelled train images (C chosen on {len(splits['val'])} val) and "

@@ -94,7 +94,7 @@ def compare_trends(reports: dict[str, DiversityReport]) -> pd.DataFrame:
     >>> emb = np.eye(8)[0] + (0.1 + 0.03 * (t[:, None] + 30)) * noise
     >>> rep = analyse_diversity(emb, pd.DataFrame({"temperature_c": t}), n_temp_bins=3, min_n=20, n_boot=50)
     >>> compare_trends({"ssl": rep}).loc["ssl", ["temperature_ci", "temperature_verdict"]].tolist()
-    ['[-5.08, -3.91]', 'holds']
+    ['[-5.11, -3.93]', 'holds']
     """
     rows = []
     for name, rep in reports.items():
