@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,6 @@ def _sections(cfg) -> tuple[dict[str, Any], HeadParams]:
 def baseline_params(sec: dict[str, Any], hp: HeadParams) -> tuple[HeadParams, float]:
     """(schedule, learning rate) of the end-to-end baseline: the head's, with the profile's
     ``baseline_epochs``, ``baseline_min_steps``, ``baseline_batch_size`` and ``baseline_lr``."""
-    from dataclasses import replace
-
     return (replace(hp, epochs=int(sec["baseline_epochs"]), min_steps=int(sec["baseline_min_steps"]),
                     batch_size=int(sec["baseline_batch_size"])), float(sec["baseline_lr"]))
 
@@ -115,6 +114,8 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
     where = {int(r): k for k, r in enumerate(rows_all)}
     depths = {m: model_depth(encoders[m], depth) for m in models}
     hp_base, lr_base = baseline_params(sec, hp)
+    sizes = [e.size for e in encoders.values() if not e.end_to_end]
+    map_size = {m: sizes[0] for m, e in encoders.items() if e.end_to_end and sizes}
     feats: dict[str, np.ndarray] = {}
     for m in tqdm([m for m in models if depths[m] == "head"], desc="encoder features", disable=not progress):
         feats[m] = encoder_features(cfg, encoders[m], ds, rows_all, progress=progress)
@@ -140,7 +141,9 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
         tsne[f"{tsne_key}|rows"] = task.pool[sub]
         tsne[f"{tsne_key}|y"] = task.y[sub]
         for m in models:
-            f = feats[m][pos_pool[sub]] if m in feats else encoder_features(cfg, encoders[m], ds, task.pool[sub])
+            # the untrained baseline's map (Fig. 8 "before pretraining") at the CSSL encoders' input size
+            f = (feats[m][pos_pool[sub]] if m in feats else
+                 encoder_features(cfg, replace(encoders[m], size=map_size.get(m, encoders[m].size)), ds, task.pool[sub]))
             tsne[f"{tsne_key}|encoder|{m}"] = _half(f)
         sub_in_va0 = np.searchsorted(va0, sub)
         bar = tqdm(total=n_folds * len(budgets) * len(models), desc=f"{task.scheme}: folds x budgets x models",
