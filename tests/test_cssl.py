@@ -217,7 +217,9 @@ def user_folder(tmp_path):
 
 def _test_cfg(tmp_path, **over):
     cssl = {"budgets": [16, 32, "all"], "min_budget": 16, "folds": 2, "finetune": "head", "hidden": 32,
-            "epochs": 5, "min_steps": 30, "batch_size": 16, "lr": 0.05, "tsne_points": 20, **over}
+            "epochs": 5, "min_steps": 30, "batch_size": 16, "lr": 0.05, "tsne_points": 20,
+            "baseline_img_size": 32, "baseline_epochs": 1, "baseline_min_steps": 4, "baseline_batch_size": 16,
+            "baseline_lr": 0.05, "finetune_lr": 0.01, **over}
     prof = SimpleNamespace(name="test", cssl=cssl, embed={"batch_size": 32},
                            pretrain={"resnet": "resnet10t", "resnet_img_size": 32, "num_workers": 0},
                            augment={"global_size": 32, "local_size": 16, "n_local": 0})
@@ -281,7 +283,8 @@ def test_end_to_end_on_an_image_folder(tmp_path, monkeypatch, user_folder):
     assert set(table.agrees.dropna()) <= {True, False}
     assert {"Fig. 4", "Fig. 7", "Fig. 12", "Fig. A2"} <= set(table.figure)  # user classes use the 19-class views
     assert "Fig. 12" in claims.sentences(res, "Fig. 12")
-    assert res.accuracy_table("cpi").shape == (len(budgets), 2)
+    assert res.accuracy_table("cpi").shape == (len(budgets), 3)  # 2 models + the majority-class row
+    assert list(res.accuracy_table("cpi"))[-1] == "Majority class"
     for fig in (plots.accuracy_boxes(res, "cpi", which="gen"), plots.cost_figure(res, "cpi"),
                 plots.confusion_figure(res, "cpi", "process"), plots.tsne_figure(res, "cpi"),
                 plots.loss_curves(res, "cpi")):
@@ -380,3 +383,82 @@ def test_tsne_inputs_never_overflow_float16():
     np.testing.assert_allclose(h.astype(np.float32), x * (6e4 / 3e5), rtol=1e-3)
     small = np.array([[0.5, 1.5]], np.float32)
     np.testing.assert_array_equal(_half(small), small.astype(np.float16))  # unchanged below the limit
+
+
+def test_majority_oa_predicts_the_training_majority():
+    from icepaper.cssl.study import majority_oa
+
+    assert majority_oa(np.array([2, 2, 0]), np.array([2, 0, 0, 1])) == pytest.approx(25.0)
+    assert majority_oa(np.array([0, 1, 1]), np.array([1, 1, 1])) == pytest.approx(100.0)
+    assert np.isnan(majority_oa(np.array([0]), np.array([], dtype=int)))
+
+
+def test_baseline_trains_end_to_end_on_the_budget_only(tmp_path, monkeypatch, user_folder):
+    """The supervised baseline starts from random init, every encoder weight moves during its
+    training, it sees only its budget's images; the majority row is the test fold's majority share."""
+    import torch
+
+    import icepaper.cssl.finetune as ft
+    from icepaper.cssl import plan_tasks, run_study
+    from icepaper.cssl.encoders import baseline_encoder
+    from icepaper.cssl.study import _run_seed
+    from icepaper.data import PackedDataset
+    from icepaper.data.importers import import_folder
+    from icepaper.ssl.backbones import create_backbone
+
+    monkeypatch.setenv("ICEPAPER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ICEPAPER_IMAGENET_WEIGHTS", raising=False)
+    import_folder(user_folder, tmp_path / "packed", image_size=32, progress=False)
+    ds = PackedDataset(tmp_path / "packed")
+    cfg = _test_cfg(tmp_path)
+    (task,) = plan_tasks(ds)
+    base = baseline_encoder(cfg)
+    assert base.end_to_end and base.identity["kind"] == "scratch" and "end to end" in base.init
+    torch.manual_seed(cfg.seed)
+    fresh = create_backbone(cfg, "resnet", "scratch").state_dict()
+    init = {k: v.clone() for k, v in base.make().state_dict().items()}
+    assert all(torch.equal(init[k], v) for k, v in fresh.items())  # random (timm) init from the run's seed
+    moco = _encoders(cfg)["supervised"]  # seed 1: a stand-in "pretrained" encoder, other weights than the baseline's
+    moco.name = "moco"
+    assert any(not torch.equal(init[k], v) for k, v in moco.make().state_dict().items())
+
+    calls = []
+    real = ft.finetune
+
+    def spy(encoder, ds_, rows, y, *a, **kw):
+        before = {k: v.clone() for k, v in encoder.state_dict().items()}
+        model, log = real(encoder, ds_, rows, y, *a, **kw)
+        after = model.encoder.state_dict()
+        calls.append({"rows": np.asarray(rows).copy(), "depth": a[2], "start": before,
+                      "moved": [k for k, v in after.items() if v.is_floating_point() and not torch.equal(before[k], v)],
+                      "params": [k for k, _ in model.encoder.named_parameters()]})
+        return model, log
+
+    monkeypatch.setattr(ft, "finetune", spy)
+    res = run_study(cfg, ds, tasks=[task], encoders={"moco": moco, "supervised": base}, progress=False)
+    budgets = res.budgets("cpi")
+    folds = stratified_folds(task.y, cfg.profile.cssl["folds"], cfg.seed)
+    assert len(calls) == len(folds) * len(budgets)  # the baseline's runs only: moco trains its head on features
+    k = 0
+    for fold, (tr, va) in enumerate(folds):
+        subsets = nested_subsets(task.y[tr], budgets, seed=_run_seed(cfg.seed, fold, 0))
+        for b in budgets:
+            c = calls[k]
+            k += 1
+            assert c["depth"] == "all"
+            assert all(torch.equal(c["start"][n], init[n]) for n in init)  # starts from random init every run
+            assert set(c["params"]) <= set(c["moved"])  # every encoder weight trained (not frozen)
+            np.testing.assert_array_equal(np.sort(c["rows"]), np.sort(task.pool[tr[subsets[b]]]))
+            assert len(c["rows"]) == b and not set(c["rows"]) & (set(task.pool[va]) | set(task.gen))
+    assert set(res.runs[res.runs.model == "supervised"].trained) == {"all"}
+    assert set(res.runs[res.runs.model == "moco"].trained) == {"head"}
+    assert res.info["models"]["supervised"]["trained"] == "all"
+    # the majority row: the share of the test fold's most frequent class, the same for every budget
+    m = res.majority_runs
+    assert len(m) == len(folds) * len(budgets)
+    for fold, (_, va) in enumerate(folds):
+        share = 100.0 * np.bincount(task.y[va]).max() / len(va)
+        np.testing.assert_allclose(m[m.fold == fold].oa, share)
+    assert res.majority("cpi").to_dict() == pytest.approx({b: float(m[m.budget == b].oa.mean()) for b in budgets})
+    assert res.headline()["schemes"]["cpi"]["majority"] == {str(b): round(float(v), 3)
+                                                           for b, v in res.majority("cpi").items()}

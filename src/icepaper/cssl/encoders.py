@@ -7,7 +7,10 @@
 * ``supervised``: the baseline, the same architecture with a generic initialisation:
   ImageNet weights when a local weights file is given (``ICEPAPER_IMAGENET_WEIGHTS``, see
   ``icepaper.ssl.backbones``), else a random (timm) initialisation drawn from the run's seed. The
-  paper's baseline started from ImageNet MoCo weights (IM1K-Unsup-MoCo).
+  paper's baseline started from ImageNet MoCo weights (IM1K-Unsup-MoCo). It is trained **end to
+  end** (encoder and head, ``Encoder.end_to_end``) on each run's labelled budget, whatever
+  ``cssl.finetune`` says for the CSSL rows, with its own schedule and input size
+  (``cssl.baseline_*``: on the CPU profiles fewer steps and a smaller image than the paper's).
 
 ``encoder_features(cfg, enc, ds, rows)`` returns the (n, d) float32 pooled features of
 ``rows`` through the evaluation transform (resize + normalise), cached by (encoder
@@ -28,6 +31,7 @@ from torch import nn
 
 MODELS = ("moco", "byol", "supervised")
 MODEL_LABELS = {"moco": "Semisup-MoCo", "byol": "Semisup-BYOL", "supervised": "Baseline (sup)"}
+MAJORITY, MAJORITY_LABEL = "majority", "Majority class"  # the no-feature reference row (not a model)
 FEATURES_VERSION = 1
 
 
@@ -41,6 +45,7 @@ class Encoder:
     identity: dict[str, Any]  # what identifies its weights (cache keys)
     size: int  # input side in px
     make: Callable[[], nn.Module]
+    end_to_end: bool = False  # True: every weight trains on the labelled budget (the supervised baseline)
 
 
 def _rows_hash(rows) -> str:
@@ -67,7 +72,8 @@ def pretrained_encoder(cfg, ds, method: str, indices=None) -> Encoder:
 
 
 def baseline_encoder(cfg) -> Encoder:
-    """The supervised baseline's encoder: ImageNet weights from a local file, else random init."""
+    """The supervised baseline's encoder: ImageNet weights from a local file, else random init;
+    trained end to end at ``cssl.baseline_img_size`` px."""
     import timm
     import torch
 
@@ -89,8 +95,9 @@ def baseline_encoder(cfg) -> Encoder:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 return create_backbone(cfg, "resnet", "scratch")
-    return Encoder("supervised", MODEL_LABELS["supervised"], init, ident,
-                   int(cfg.profile.pretrain["resnet_img_size"]), make)
+    size = int(cfg.profile.cssl["baseline_img_size"])
+    init += f"; trained end to end on each labelled budget at {size} px"
+    return Encoder("supervised", MODEL_LABELS["supervised"], init, ident, size, make, end_to_end=True)
 
 
 def study_encoders(cfg, ds, models=MODELS, pretrain_indices=None) -> dict[str, Encoder]:

@@ -10,7 +10,8 @@ area, flip; ``icepaper.augment.build_recipe("finetune")``). Depths:
   and final norm) and the head train; the frozen layers stay in eval mode (their
   BatchNorm statistics are not updated).
 
-On CUDA the forward pass runs in bfloat16 autocast. Steps follow ``heads.n_steps``.
+On CUDA the forward pass runs in bfloat16 autocast; on the CPU the weights are channels-last.
+Steps follow ``heads.n_steps``.
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ def finetune(encoder: nn.Module, ds, rows, y, n_classes: int, hp: HeadParams, de
 
     torch.manual_seed(seed)
     model = Classifier(encoder, MLPHead(embed_dim(encoder), hp.hidden, n_classes)).to(device)
+    if device == "cpu":
+        model = model.to(memory_format=torch.channels_last)  # ~1.3-2x faster convolutions on CPU
     params = set_depth(model, depth)
     opt = torch.optim.SGD(params, lr=lr, momentum=hp.momentum, nesterov=True, weight_decay=hp.weight_decay)
     recipe = build_recipe("finetune", {**dict(augment_sizes), "global_size": size}, in_chans=1)

@@ -18,7 +18,8 @@ COLORS = {"moco": "#d62728", "byol": "#1f77b4", "supervised": "#7f7f7f"}
 
 
 def accuracy_boxes(res, scheme: str, which: str = "val", ax=None, title: str | None = None):
-    """Overall accuracy over folds per budget, one box per model (whiskers: min to max, as the paper)."""
+    """Overall accuracy over folds per budget, one box per model (whiskers: min to max, as the paper),
+    and the majority-class accuracy on the same images as a dashed reference line."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7.5, 3.6))
     budgets = res.budgets(scheme)
     models = res.models
@@ -34,6 +35,10 @@ def accuracy_boxes(res, scheme: str, which: str = "val", ax=None, title: str | N
             patch.set_facecolor(COLORS.get(m, "C0"))
             patch.set_alpha(0.75)
         ax.plot([], [], "s", color=COLORS.get(m, "C0"), label=res.label(m))
+    maj = res.majority(scheme, which).reindex(budgets).to_numpy()
+    if np.isfinite(maj).any():  # the no-feature reference on the same images, per budget (mean over folds)
+        ax.step(np.arange(len(budgets)), maj, where="mid", color="black", ls="--", lw=1,
+                label=res.label("majority"))
     ax.set_xticks(np.arange(len(budgets)), [str(b) for b in budgets])
     ax.set_xlabel("labelled training images (n)")
     ax.set_ylabel("overall accuracy (%)" + (" on the unseen campaign" if which == "gen" else ""))

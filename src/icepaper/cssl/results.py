@@ -1,6 +1,6 @@
 """The label-budget study's results read back from its cache folder (:class:`StudyResult`):
-run and per-class tables, confusion matrices, logs and t-SNE inputs, and the paper's
-summaries (OA curves, DOA vs time saved, knee) computed from them."""
+run and per-class tables, confusion matrices, logs and t-SNE inputs, the majority-class
+reference, and the paper's summaries (OA curves, DOA vs time saved, knee) computed from them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .encoders import MODEL_LABELS
+from .encoders import MAJORITY, MAJORITY_LABEL, MODEL_LABELS
 from .labelcost import decreased_accuracy, knee_index, time_saved_hours
 
 
@@ -20,9 +20,12 @@ class StudyResult:
 
     def __init__(self, runs: pd.DataFrame, per_class: pd.DataFrame, confusion: dict[str, np.ndarray],
                  logs: list[dict[str, Any]], tsne: dict[str, np.ndarray], info: dict[str, Any],
-                 folder: Path | None = None):
+                 folder: Path | None = None, majority_runs: pd.DataFrame | None = None):
         self.runs, self.per_class, self._conf = runs, per_class, confusion
         self.logs, self.tsne, self.info, self.folder = logs, tsne, info, folder
+        # (scheme, budget, fold): OA (%) of predicting the budget's most frequent class
+        self.majority_runs = majority_runs if majority_runs is not None else pd.DataFrame(
+            columns=["scheme", "budget", "fold", "n_train", "class", "oa", "gen_oa"])
 
     @classmethod
     def load(cls, folder: str | Path) -> StudyResult:
@@ -33,7 +36,8 @@ class StudyResult:
             tsne = {k: z[k] for k in z.files}
         return cls(pd.read_parquet(folder / "runs.parquet"), pd.read_parquet(folder / "per_class.parquet"), conf,
                    json.loads((folder / "logs.json").read_text()), tsne,
-                   json.loads((folder / "study.json").read_text()), folder)
+                   json.loads((folder / "study.json").read_text()), folder,
+                   pd.read_parquet(folder / "majority.parquet"))
 
     # -- plan ------------------------------------------------------------------------------
     @property
@@ -60,6 +64,8 @@ class StudyResult:
         return self.task(scheme)["gen_campaign"] is not None
 
     def label(self, model: str) -> str:
+        if model == MAJORITY:
+            return MAJORITY_LABEL
         return self.info["models"].get(model, {}).get("label", MODEL_LABELS.get(model, model))
 
     # -- accuracy ----------------------------------------------------------------------------
@@ -69,13 +75,28 @@ class StudyResult:
         g = self.runs.groupby(["scheme", "model", "budget"])[col]
         return g.agg(["mean", "std", "min", "max", "count"]).reset_index()
 
-    def accuracy_table(self, scheme: str, which: str = "val") -> pd.DataFrame:
-        """Overall accuracy (%) as 'mean ± std over folds', budgets down, models across."""
-        a = self.accuracy(which)
+    def majority_accuracy(self, which: str = "val") -> pd.DataFrame:
+        """Like :meth:`accuracy` for the majority-class row (model ``'majority'``): predicting the
+        budget's most frequent class for every image of the same validation fold (or unseen campaign)."""
+        col = "oa" if which == "val" else "gen_oa"
+        g = self.majority_runs.assign(model=MAJORITY).groupby(["scheme", "model", "budget"])[col]
+        return g.agg(["mean", "std", "min", "max", "count"]).reset_index()
+
+    def majority(self, scheme: str, which: str = "val") -> pd.Series:
+        """Mean majority-class accuracy (%) over folds, indexed by budget."""
+        a = self.majority_accuracy(which)
+        return a[a.scheme == scheme].set_index("budget")["mean"]
+
+    def accuracy_table(self, scheme: str, which: str = "val", majority: bool = True) -> pd.DataFrame:
+        """Overall accuracy (%) as 'mean ± std over folds', budgets down, models across (the
+        majority-class row last, unless ``majority=False``)."""
+        a = pd.concat([self.accuracy(which)] + ([self.majority_accuracy(which)] if majority else []),
+                      ignore_index=True)
         a = a[a.scheme == scheme]
         cell = a["mean"].map("{:.1f}".format) + " ± " + a["std"].fillna(0).map("{:.1f}".format)
         t = a.assign(cell=cell, model=a.model.map(self.label)).pivot(index="budget", columns="model", values="cell")
-        return t[[self.label(m) for m in self.models]].rename_axis(columns=None)
+        cols = [self.label(m) for m in self.models] + ([MAJORITY_LABEL] if majority else [])
+        return t[[c for c in cols if c in t.columns]].rename_axis(columns=None)
 
     def oa(self, scheme: str, model: str, which: str = "val") -> pd.Series:
         """Mean overall accuracy (%) over folds, indexed by budget."""
@@ -154,7 +175,8 @@ class StudyResult:
     def headline(self) -> dict[str, Any]:
         """The numbers of the results JSON (issue section 4)."""
         out: dict[str, Any] = {"finetune": self.info["finetune"], "folds": self.info["folds"],
-                               "models": self.info["models"], "schemes": {}}
+                               "models": self.info["models"], "baseline": self.info["baseline"],
+                               "schemes": {}}
         for s in self.schemes:
             acc = self.accuracy("val")
             acc = acc[acc.scheme == s]
@@ -166,6 +188,7 @@ class StudyResult:
                                                       "std": round(float(r["std"]), 3)}
                                  for _, r in acc[acc.model == m].iterrows()} for m in self.models},
                 "inflection": {m: self.inflection(s, m) for m in self.models if m != "supervised"},
+                "majority": {str(int(b)): round(float(v), 3) for b, v in self.majority(s).items()},
             }
             if self.has_generalization(s):
                 g = self.accuracy("gen")
@@ -173,6 +196,8 @@ class StudyResult:
                 entry["generalization"] = {m: {str(int(r.budget)): {"mean": round(float(r["mean"]), 3),
                                                                     "std": round(float(r["std"]), 3)}
                                                for _, r in g[g.model == m].iterrows()} for m in self.models}
+                entry["generalization_majority"] = {str(int(b)): round(float(v), 3)
+                                                    for b, v in self.majority(s, "gen").items()}
             pcs = self.per_class_scores(s)
             entry["f1_largest_budget"] = {m: {str(r["class"]): round(float(r.f1), 3)
                                               for _, r in pcs[pcs.model == m].iterrows()} for m in self.models}

@@ -9,6 +9,12 @@ MLP head (``finetune="head"``: on cached frozen-encoder features; ``"head+last"`
 (overall accuracy, per-class precision/recall/F1, confusion matrix) and, without further
 training, on the unseen campaign (generalization, seed 002 Sect. 3.5.2, Fig. 12).
 
+The supervised baseline (``Encoder.end_to_end``) always trains encoder and head from its
+initialisation on the same budget's images (depth ``"all"``), with the ``cssl.baseline_*``
+schedule (:func:`baseline_params`). Each (fold, budget) also gets a majority-class row: the
+most frequent class of the budget's labels, predicted for every validation (and unseen)
+image (``majority.parquet``; not a model, so not in ``runs``).
+
 ``run_study(cfg, ds)`` caches the whole study by configuration and returns a
 :class:`StudyResult` (tables, confusion matrices, per-run logs, t-SNE inputs).
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +40,7 @@ from .results import StudyResult
 from .splits import budget_list, nested_subsets, stratified_folds
 from .tasks import Task, plan_tasks
 
-STUDY_VERSION = 2  # 2: t-SNE inputs scaled to fit float16 (no inf)
+STUDY_VERSION = 3  # 2: t-SNE inputs scaled to fit float16 (no inf); 3: end-to-end baseline, majority row
 
 
 # --------------------------------------------------------------------------- the run
@@ -71,6 +78,30 @@ def _sections(cfg) -> tuple[dict[str, Any], HeadParams]:
     return sec, HeadParams.from_section(sec)
 
 
+def baseline_params(sec: dict[str, Any], hp: HeadParams) -> tuple[HeadParams, float]:
+    """(schedule, learning rate) of the end-to-end baseline: the head's, with the profile's
+    ``baseline_epochs``, ``baseline_min_steps``, ``baseline_batch_size`` and ``baseline_lr``."""
+    return (replace(hp, epochs=int(sec["baseline_epochs"]), min_steps=int(sec["baseline_min_steps"]),
+                    batch_size=int(sec["baseline_batch_size"])), float(sec["baseline_lr"]))
+
+
+def model_depth(enc: Encoder, depth: str) -> str:
+    """What trains for ``enc``: everything for an end-to-end encoder, else the profile's ``depth``."""
+    return "all" if enc.end_to_end else depth
+
+
+def majority_oa(y_train: np.ndarray, y_test: np.ndarray) -> float:
+    """Overall accuracy (%) on ``y_test`` of always predicting ``y_train``'s most frequent class
+    (ties: the lowest class index); NaN without test labels.
+
+    >>> majority_oa(np.array([0, 1, 1, 2]), np.array([1, 1, 0, 2, 2]))
+    40.0
+    """
+    if not len(y_test):
+        return float("nan")
+    return float(np.mean(np.asarray(y_test) == int(np.bincount(y_train).argmax())) * 100.0)
+
+
 def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path, progress: bool) -> None:
     from icepaper.core.progress import tqdm
 
@@ -81,12 +112,15 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
     models = list(encoders)
     rows_all = np.unique(np.concatenate([np.concatenate([t.pool, t.gen]) for t in tasks]))
     where = {int(r): k for k, r in enumerate(rows_all)}
+    depths = {m: model_depth(encoders[m], depth) for m in models}
+    hp_base, lr_base = baseline_params(sec, hp)
+    sizes = [e.size for e in encoders.values() if not e.end_to_end]
+    map_size = {m: sizes[0] for m, e in encoders.items() if e.end_to_end and sizes}
     feats: dict[str, np.ndarray] = {}
-    if depth == "head":
-        for m in tqdm(models, desc="encoder features", disable=not progress):
-            feats[m] = encoder_features(cfg, encoders[m], ds, rows_all, progress=progress)
+    for m in tqdm([m for m in models if depths[m] == "head"], desc="encoder features", disable=not progress):
+        feats[m] = encoder_features(cfg, encoders[m], ds, rows_all, progress=progress)
 
-    runs, per_class, logs, conf, plan, tsne = [], [], [], {}, [], {}
+    runs, per_class, logs, conf, plan, tsne, majority = [], [], [], {}, [], {}, []
     for task in tasks:
         C = len(task.classes)
         folds = stratified_folds(task.y, n_folds, seed)
@@ -107,7 +141,9 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
         tsne[f"{tsne_key}|rows"] = task.pool[sub]
         tsne[f"{tsne_key}|y"] = task.y[sub]
         for m in models:
-            f = feats[m][pos_pool[sub]] if depth == "head" else encoder_features(cfg, encoders[m], ds, task.pool[sub])
+            # the untrained baseline's map (Fig. 8 "before pretraining") at the CSSL encoders' input size
+            f = (feats[m][pos_pool[sub]] if m in feats else
+                 encoder_features(cfg, replace(encoders[m], size=map_size.get(m, encoders[m].size)), ds, task.pool[sub]))
             tsne[f"{tsne_key}|encoder|{m}"] = _half(f)
         sub_in_va0 = np.searchsorted(va0, sub)
         bar = tqdm(total=n_folds * len(budgets) * len(models), desc=f"{task.scheme}: folds x budgets x models",
@@ -118,10 +154,14 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
                 pos = tr[subsets[b]]
                 lab_names = [task.classes[k] for k in task.y[pos]]
                 secs, secs_flat = labelling_seconds(lab_names), labelling_seconds(lab_names, flat_s=FLAT_SECONDS)
+                majority.append({"scheme": task.scheme, "budget": b, "fold": fold, "n_train": len(pos),
+                                 "class": task.classes[int(np.bincount(task.y[pos]).argmax())],
+                                 "oa": majority_oa(task.y[pos], task.y[va]),
+                                 "gen_oa": majority_oa(task.y[pos], task.y_gen)})
                 for m in models:
                     t0 = time.time()
                     rs = _run_seed(seed, fold, b)
-                    if depth == "head":
+                    if depths[m] == "head":
                         X = feats[m]
                         head, log = train_head(X[pos_pool[pos]], task.y[pos], C, hp, seed=rs,
                                                x_val=X[pos_pool[va]], y_val=task.y[va])
@@ -130,9 +170,11 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
                     else:
                         from .finetune import finetune, predict_images
 
+                        e2e = encoders[m].end_to_end
                         model, log = finetune(
-                            encoders[m].make(), ds, task.pool[pos], task.y[pos], C, hp, depth, encoders[m].size,
-                            cfg.profile.augment, device=cfg.device, seed=rs, lr=float(sec["finetune_lr"]),
+                            encoders[m].make(), ds, task.pool[pos], task.y[pos], C, hp_base if e2e else hp,
+                            depths[m], encoders[m].size, cfg.profile.augment, device=cfg.device, seed=rs,
+                            lr=lr_base if e2e else float(sec["finetune_lr"]),
                             num_workers=int(cfg.profile.pretrain["num_workers"]),
                             val_rows=task.pool[va], y_val=task.y[va])
                         pred_va, emb_va = predict_images(model, ds, task.pool[va], encoders[m].size, cfg.device)
@@ -142,7 +184,7 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
                     goa, gcm, gpc = _metrics(task.y_gen, pred_gen, C)
                     tail = max(1, len(log.loss) // 10)
                     runs.append({"scheme": task.scheme, "model": m, "budget": b, "fold": fold, "n_train": len(pos),
-                                 "n_val": len(va), "oa": oa, "gen_oa": goa, "label_s": secs,
+                                 "n_val": len(va), "trained": depths[m], "oa": oa, "gen_oa": goa, "label_s": secs,
                                  "label_s_flat": secs_flat, "steps": len(log.loss),
                                  "final_loss": float(np.mean(log.loss[-tail:])), "seconds": time.time() - t0})
                     for which, frame in (("val", pc), ("gen", gpc)):
@@ -161,6 +203,7 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
         bar.close()
 
     pd.DataFrame(runs).to_parquet(out / "runs.parquet", index=False)
+    pd.DataFrame(majority).to_parquet(out / "majority.parquet", index=False)
     pc_all = pd.concat(per_class, ignore_index=True) if per_class else pd.DataFrame()
     pc_all.rename(columns={"cls": "class"}).to_parquet(out / "per_class.parquet", index=False)
     np.savez_compressed(out / "confusion.npz", **conf)
@@ -168,7 +211,10 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
     for lg in logs:
         lg.pop("lr", None)  # deterministic from the schedule; not stored
     (out / "logs.json").write_text(json.dumps(logs))
-    info = {"tasks": plan, "models": {m: {"label": e.label, "init": e.init} for m, e in encoders.items()},
+    info = {"tasks": plan, "models": {m: {"label": e.label, "init": e.init, "trained": depths[m], "size": e.size}
+                                      for m, e in encoders.items()},
+            "baseline": {"epochs": hp_base.epochs, "min_steps": hp_base.min_steps,
+                         "batch_size": hp_base.batch_size, "lr": lr_base},
             "finetune": depth, "folds": n_folds, "head": hp.__dict__, "seed": seed,
             "profile": cfg.profile.name}
     (out / "study.json").write_text(json.dumps(info, indent=2, default=str))
@@ -178,9 +224,9 @@ def study_key(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder]) -> dict[
     """The configuration that identifies one study in the cache."""
     sec, _ = _sections(cfg)
     key = {"kind": "cssl-study", "version": STUDY_VERSION, "dataset": ds.fingerprint, "cssl": sec,
-           "encoders": {m: e.identity for m, e in encoders.items()}, "tasks": [t.key() for t in tasks],
+           "encoders": {m: {**e.identity, "end_to_end": e.end_to_end, "size": e.size} for m, e in encoders.items()}, "tasks": [t.key() for t in tasks],
            "seed": int(cfg.seed)}
-    if sec["finetune"] != "head":
+    if sec["finetune"] != "head" or any(e.end_to_end for e in encoders.values()):
         key["augment"] = dict(cfg.profile.augment)
     return key
 
