@@ -434,6 +434,6 @@ def test_knn_gains_and_text():
     assert knn["ibot_vmf"]["trained"] == 1.0 and knn["ibot_vmf"]["gain_pp"] == pytest.approx(75.0)
     assert knn["ibot"]["gain_pp"] == 0.0 and knn["vmf_vs_plain_ibot"]["gain_pp"] == pytest.approx(75.0)
     text = report.knn_text(knn, n_test=40).splitlines()
-    assert text[0].startswith("kNN accuracy (%) on 40 test images")
+    assert text[0].startswith("kNN accuracy (%) on 40 val images (fit on train)")
     assert text[1].endswith("(helped)") and text[2].endswith("(no clear difference)")
     assert text[-1].endswith("(vMF helps)") and text[-2] == ""
