@@ -294,6 +294,26 @@ def geometric_baseline(
                        ys["test"], knn, lr.pred)
 
 
+def majority_accuracy(ds, scheme: str, splits: Mapping[str, np.ndarray]) -> tuple[str, float]:
+    """(most frequent class of the ``train`` rows, accuracy % of predicting it for every ``test``
+    row): the floor every probe must clear.
+
+    >>> import pandas as pd
+    >>> from types import SimpleNamespace
+    >>> ds = SimpleNamespace(labels=lambda s: pd.Series(["a", "a", "b", "a", "b", "b", "b"]))
+    >>> majority_accuracy(ds, "cpi", {"train": [0, 1, 2], "test": [3, 4, 5, 6]})
+    ('a', 25.0)
+    """
+    y = ds.labels(scheme).to_numpy(dtype=object)
+    train = pd.Series(y[np.asarray(splits["train"], dtype=np.int64)]).dropna()
+    if train.empty:
+        raise ValueError(f"no labelled train rows in scheme {scheme!r}")
+    counts = train.value_counts()
+    top = str(sorted(counts.index[counts == counts.max()])[0])  # ties: the first name
+    test = y[np.asarray(splits["test"], dtype=np.int64)]
+    return top, float(100.0 * np.mean(test == top)) if len(test) else float("nan")
+
+
 def probe_table(
     results: Mapping[str, ProbeResult | None],
     paper: Mapping[str, tuple[float | None, float | None]],
