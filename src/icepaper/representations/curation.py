@@ -221,6 +221,38 @@ def balance_table(labels, subsets: dict[str, np.ndarray], classes: Sequence | No
     return pd.DataFrame(rows).T[["images", "n_labelled", "n_classes", "entropy_norm", "max_min_ratio"]]
 
 
+def balance_verdict(labels, pool: np.ndarray, curated: np.ndarray, classes: Sequence | None = None,
+                    n_random: int = 200, seed: int = 0):
+    """Is the curated subset flatter than random subsets of the same size from the same pool?
+
+    Compares the normalised class entropy of ``labels[curated]`` with that of ``n_random``
+    uniform random subsets of ``pool`` of the same size: the verdict (``core.verdicts``) is on
+    d = H(curated) - H(random), with the 2.5-97.5 % range of d over the random draws as the
+    interval; "holds" when the curated subset is flatter than 97.5 % of random subsets, "fails"
+    when it is less flat than 97.5 % of them, "not resolved" otherwise.
+
+    >>> labels = np.array(["a"] * 90 + ["b"] * 10)
+    >>> flat = np.r_[np.arange(10), np.arange(90, 100)]  # 10 a + 10 b: perfectly balanced
+    >>> balance_verdict(labels, np.arange(100), flat, seed=0).state
+    'holds'
+    >>> even = np.array(["a", "b"] * 50)
+    >>> balance_verdict(even, np.arange(100), np.arange(0, 100, 2), seed=0).state  # all 'a': less flat
+    'fails'
+    """
+    from icepaper.core.verdicts import from_interval
+
+    labels = np.asarray(labels, dtype=object)
+    pool, curated = np.asarray(pool, dtype=np.int64), np.asarray(curated, dtype=np.int64)
+    classes = list(pd.Series(labels[pool]).dropna().unique()) if classes is None else list(classes)
+    h_cur = normalized_entropy(labels[curated], classes)
+    rng = np.random.default_rng(seed + 104729)
+    h_rand = np.array([normalized_entropy(labels[rng.choice(pool, size=len(curated), replace=False)], classes)
+                       for _ in range(int(n_random))])
+    d = h_cur - h_rand
+    return from_interval(float(np.mean(d)), float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975)), ">",
+                         method=f"{n_random} random subsets of the same size", unit="normalised entropy")
+
+
 def random_subset(n_pool: int, n: int, seed: int = 0) -> np.ndarray:
     """``n`` sorted positions drawn uniformly without replacement from ``range(n_pool)``."""
     return np.sort(np.random.default_rng(seed + 7919).choice(n_pool, size=n, replace=False))
