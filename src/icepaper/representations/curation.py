@@ -250,7 +250,7 @@ def balance_verdict(labels, pool: np.ndarray, curated: np.ndarray, classes: Sequ
                        for _ in range(int(n_random))])
     d = h_cur - h_rand
     return from_interval(float(np.mean(d)), float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975)), ">",
-                         method=f"{n_random} random subsets of the same size", unit="normalised entropy")
+                         method=f"{n_random} random subsets of the same size")
 
 
 def random_subset(n_pool: int, n: int, seed: int = 0) -> np.ndarray:
