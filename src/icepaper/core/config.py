@@ -68,6 +68,9 @@ class RunConfig:
 
         ``name`` says which paper figure it reproduces, e.g. ``seed002_fig01_gallery``. Each
         file is written under a temporary name and renamed, so a killed run leaves no half figure.
+        In a notebook the saved PNG is also shown in the cell (whatever the matplotlib backend),
+        and the figure is closed so an inline backend does not show it twice. The name is listed
+        under ``figures`` in the results JSON.
         """
         import os
 
@@ -83,6 +86,8 @@ class RunConfig:
                 os.replace(tmp, path)
             finally:
                 tmp.unlink(missing_ok=True)
+        self.record(figures=sorted({*self.results.get("figures", []), name}))
+        _show_in_notebook(fig, png, name)
         return png
 
     def record(self, **numbers: Any) -> None:
@@ -188,3 +193,19 @@ def _plot_defaults() -> None:
             "svg.hashsalt": "icepaper",
         }
     )
+
+
+def _show_in_notebook(fig, png: Path, name: str) -> None:
+    """Display ``png`` as the cell's output when running in a Jupyter kernel, then close ``fig``."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    display(Image(data=png.read_bytes(), format="png"), metadata={"icepaper_figure": name})
+    plt.close(fig)
