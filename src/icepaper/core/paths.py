@@ -52,6 +52,13 @@ def figures_dir() -> Path:
     return (root / "figures") if root else Path.cwd() / "figures"
 
 
+def results_dir() -> Path:
+    """The committed results folder of the checkout (each notebook's results JSON from the
+    last default-profile run; the README's results table is generated from it)."""
+    root = repo_root()
+    return (root / "results") if root else Path.cwd() / "results"
+
+
 def default_out_dir() -> Path:
     """Where a run writes executed notebooks, figures and results by default."""
     root = repo_root()

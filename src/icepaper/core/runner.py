@@ -257,7 +257,7 @@ def run_notebooks(
         echo(f"[{i}/{len(nbs)}] {stem:<28} {res.wall_s:7.1f}s   {tail}")
         results.append(NotebookResult(stem, res.status, res.wall_s, res.message))
         if res.status == "ok" and publish:
-            _publish(dest, src, out / "figures")
+            _publish(dest, src, out / "figures", out / "results" / f"{stem}.json")
         if res.status != "ok" and fail_fast:
             break
     bad = [r for r in results if r.status in ("failed", "died")]
@@ -452,7 +452,7 @@ def _repo_relative(path: str) -> str | None:
         return None
 
 
-def _publish(executed: Path, src: Path, run_figures: Path) -> None:
+def _publish(executed: Path, src: Path, run_figures: Path, run_results: Path) -> None:
     nb = normalise_notebook(json.loads(executed.read_text()))
     atomic_write_bytes(src, (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode())
     dest = paths.figures_dir()
@@ -460,3 +460,6 @@ def _publish(executed: Path, src: Path, run_figures: Path) -> None:
     for f in sorted(run_figures.glob("*")):
         if f.suffix in {".png", ".pdf"} and not f.name.startswith("."):
             atomic_copy(f, dest / f.name)
+    if run_results.exists():
+        paths.results_dir().mkdir(parents=True, exist_ok=True)
+        atomic_copy(run_results, paths.results_dir() / run_results.name)

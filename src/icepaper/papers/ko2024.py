@@ -23,11 +23,13 @@ PUBLISHED = pd.DataFrame(
 )
 
 
-def comparison_table(ours: pd.DataFrame, second_view_deg: float = 90.0) -> pd.DataFrame:
+def comparison_table(ours: pd.DataFrame, second_view_deg: float = 90.0, floor=None) -> pd.DataFrame:
     """The published numbers beside ours, for the model/view settings the paper reports.
 
     Two-view rows use the second view at ``second_view_deg``; our extra settings (e.g. the
-    small CNN with two views) follow with empty paper columns.
+    small CNN with two views) follow with empty paper columns. ``floor`` (a ``ModelResult``,
+    e.g. ``rosettes.no_model_result``: train mean / majority class) is appended last, so every
+    score can be read against what no model reaches.
 
     >>> from icepaper.rosettes.shape_models import ModelResult, results_table
     >>> def res(model, views, inputs, r2, angle=None):
@@ -52,8 +54,11 @@ def comparison_table(ours: pd.DataFrame, second_view_deg: float = 90.0) -> pd.Da
     extra = main[~main.set_index(key).index.isin(PUBLISHED.set_index(key).index)]
     extra = extra.rename(columns={m: f"{m}_ours" for m in ("r2_rho_eff", "r2_sa_eff",
                                                              "bacc_n_arms")})
-    return pd.concat([t[cols], extra[[c for c in cols if c in extra.columns]]],
-                     ignore_index=True)
+    parts = [t[cols], extra[[c for c in cols if c in extra.columns]]]
+    if floor is not None:
+        row = {k: v for k, v in floor.row().items() if k in ("model", "views", *(m for m, _ in METRICS))}
+        parts.append(pd.DataFrame([row]).rename(columns={m: f"{m}_ours" for m, _ in METRICS}))
+    return pd.concat(parts, ignore_index=True)
 
 
 METRICS = [("r2_rho_eff", "R^2(rho_eff)"), ("r2_sa_eff", "R^2(sa_eff)"),

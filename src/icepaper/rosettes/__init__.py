@@ -17,6 +17,7 @@ from .plots import (
 )
 from .shape_models import (
     best_result,
+    no_model_result,
     results_table,
     run_feature_models,
     train_image_model,
@@ -37,6 +38,7 @@ from .vae import (
 )
 
 __all__ = [
+    "no_model_result",
     "balanced_indices", "best_result", "confusion_panels", "conv_vae", "decode_grid", "domain_gap",
     "encode", "kmeans_scores", "prediction_scatter", "prepare_images", "property_distributions",
     "resnet_vae", "results_table", "rosette_dataset", "rosette_gallery", "run_feature_models",

@@ -174,6 +174,28 @@ def fit_feature_models(X: pd.DataFrame, meta: pd.DataFrame, views: int, inputs: 
     return out
 
 
+def no_model_result(meta: pd.DataFrame) -> ModelResult:
+    """The floor every model must clear: the train split's mean for rho_eff and sa_eff (test R^2
+    at or just below 0) and its majority arm count for n_arms (balanced accuracy 1/K), scored on
+    the test split.
+
+    >>> meta = pd.DataFrame({"split": ["train"] * 3 + ["test"] * 2, "rho_eff": [1.0, 2, 3, 2, 4],
+    ...                      "sa_eff": [1.0, 1, 1, 2, 2], "n_arms": [4, 4, 6, 4, 6]})
+    >>> r = no_model_result(meta)
+    >>> r.model, r.metrics["bacc_n_arms"], round(r.metrics["r2_rho_eff"], 2)
+    ('no model (train mean / majority)', 0.5, -1.0)
+    """
+    _require(meta, "no_model_result")
+    tr, te = (meta.split == "train").to_numpy(), (meta.split == "test").to_numpy()
+    y = meta[list(REG_TARGETS)].to_numpy(float)
+    yc = meta[CLS_TARGET].to_numpy()
+    values, counts = np.unique(yc[tr], return_counts=True)
+    rp = np.repeat(y[tr].mean(axis=0, keepdims=True), int(te.sum()), axis=0)
+    cp = np.full(int(te.sum()), values[np.argmax(counts)])
+    m = {**regression_metrics(y[te], rp), **classification_metrics(yc[te], cp, np.unique(yc))}
+    return ModelResult("no model (train mean / majority)", 1, "none", m, rp, cp, None)
+
+
 def view_settings(angles_deg) -> list[tuple[tuple[int, ...], float | None]]:
     """Input settings from the rendered view angles: one view, then view 0 with each other view.
 

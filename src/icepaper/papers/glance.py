@@ -1,0 +1,187 @@
+"""Results at a glance: each headline claim of the three works beside ours, from the results JSON.
+
+``headline_rows(results)`` reads the results JSON the notebooks wrote (a mapping notebook stem
+-> parsed JSON, e.g. the committed ``results/`` folder) and returns one row per headline claim:
+the work, the claim, the paper's value, ours, the scale we ran at, the three-state verdict
+(holds / fails / not resolved, decided in the notebook by ``core.verdicts``) and the notebook.
+Nothing is typed here except which claims count as headlines: every number comes from a run.
+``markdown_table`` renders the rows for the README (``tools/results_table.py`` writes it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from icepaper.core import verdicts as V
+
+from . import ko2025
+from .ko2025_trends import PAPER_TRENDS
+
+COLUMNS = ["work", "claim", "paper", "ours", "scale", "verdict", "notebook"]
+KO2025, CHU2025, KO2024 = "Ko et al. 2025", "Chu et al. 2025", "Ko 2024"
+
+#: Chu et al. 2025 claims shown at a glance (notebook 06 checks more; its table lists all).
+CHU_HEADLINES = [
+    ("Fig. 4", "Semisup-MoCo beats the supervised baseline with few labels"),
+    ("Fig. 4", "with all labels Semisup-MoCo and the baseline are comparable"),
+    ("Fig. 5", "an inflection point saves most labelling time"),
+    ("Fig. 9", "Semisup-MoCo beats the supervised baseline with few labels"),
+    ("Fig. 12", "Semisup-MoCo generalizes better to the unseen campaign"),
+]
+
+
+def _pv(res: Mapping[str, Any], section: str) -> Mapping[str, Any]:
+    return res["profile_values"][section]
+
+
+def _scale_ko2025(r03: Mapping[str, Any] | None, r05: Mapping[str, Any]) -> str:
+    p = _pv(r05, "pretrain")
+    d = _pv(r05, "data")
+    where = "synthetic CPI-like" if r05["data"] == "synthetic-default" else "user"
+    return (f"{r05['profile']}: {d['n_images']:,} {where} images, ViT {p['vit_depth']} blocks x {p['vit_embed_dim']} "
+            f"at {p['vit_img_size']} px, {p['steps']} steps of {p['batch_size']}; probe test "
+            f"{r05['splits']['test']:,} images")
+
+
+def _ko2025_rows(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    r05 = results.get("05_probes")
+    if r05 is not None:
+        scale = _scale_ko2025(results.get("03_pretraining"), r05)
+        names = {"SSL above the geometric baseline (logistic regression)":
+                 "self-supervised features beat the 13 geometric features (logistic-regression probe)",
+                 "curated >= full (logistic regression)": "training on the curated set is at least as good as on all images",
+                 "curated + init + short best of the three (logistic regression)":
+                 "curation + ImageNet init + short training is the best of the three runs"}
+        for key, claim in names.items():
+            o = r05["orderings"].get(key)
+            if o is None:
+                continue
+            rows.append({"work": KO2025, "claim": claim, "paper": _paper_ordering(key),
+                         "ours": f"{o['difference_pp']:+.1f} pp {o['interval']}", "scale": scale,
+                         "verdict": o["verdict"], "notebook": "05"})
+    r04 = results.get("04_curation")
+    if r04 is not None and r04.get("balance_verdict"):
+        v = r04["balance_verdict"]
+        rows.append({"work": KO2025, "claim": "latent-space curation balances the classes",
+                     "paper": "curated set more balanced (Sect. 3)",
+                     "ours": f"{v['estimate']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}] ({v['method']})",
+                     "scale": f"{r04['profile']}: {r04['n_curated']:,} of {r04['n_images']:,} images kept",
+                     "verdict": v["state"], "notebook": "04"})
+    r07 = results.get("07_kappa_diversity")
+    if r07 is not None:
+        scale = f"{r07['profile']}: {r07['population']}"
+        for factor, unit in (("temperature", "per deg C"), ("size", "per decade of size")):
+            s = r07["slopes"].get(factor)
+            if s is None or s["slope"] is None:
+                continue
+            want, text = PAPER_TRENDS[factor]
+            v = V.from_interval(s["slope"], s["ci_low"], s["ci_high"], "<" if want < 0 else ">", 0.0)
+            rows.append({"work": KO2025, "claim": text, "paper": f"kappa slope {'< 0' if want < 0 else '> 0'}",
+                         "ours": f"{s['slope']:+.3g} [{s['ci_low']:+.3g}, {s['ci_high']:+.3g}] {unit}",
+                         "scale": scale, "verdict": v.state, "notebook": "07"})
+        camp = [c for c in r07.get("kappa_by_campaign") or [] if c.get("kappa") is not None]
+        if len(camp) >= 2:
+            hi = max(camp, key=lambda c: c["kappa"])
+            lo = min(camp, key=lambda c: c["kappa"])
+            state = V.HOLDS if hi["ci_low"] > lo["ci_high"] else V.UNRESOLVED
+            rows.append({"work": KO2025, "claim": "habit diversity differs between campaigns",
+                         "paper": "kappa differs by campaign",
+                         "ours": f"kappa {lo['kappa']:.0f} ({lo['group']}) to {hi['kappa']:.0f} ({hi['group']})",
+                         "scale": scale, "verdict": state, "notebook": "07"})
+    return rows
+
+
+def _paper_ordering(key: str) -> str:
+    t = ko2025.PAPER_TABLE
+    f, c, s, g = (t[n][1] for n in (ko2025.FULL, ko2025.CURATED, ko2025.SHORT, ko2025.GEO))
+    if key.startswith("SSL above"):
+        return f"{s:.1f} vs {g:.1f} %"
+    if key.startswith("curated >="):
+        return f"{c:.2f} vs {f:.2f} %"
+    return f"{s:.2f} vs {max(f, c):.2f} %"
+
+
+def _chu2025_rows(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    r06 = results.get("06_cssl_label_budget")
+    if r06 is None:
+        return []
+    c = _pv(r06, "cssl")
+    p = _pv(r06, "pretrain")
+    scale = (f"{r06['profile']}: {c['folds']}-fold CV, {p['resnet']} at {p['resnet_img_size']} px, "
+             f"{c['finetune']} trained; baseline end to end at {c['baseline_img_size']} px")
+    rows = []
+    for fig, claim in CHU_HEADLINES:
+        hit = next((x for x in r06["claims"] if x["figure"] == fig and x["claim"].startswith(claim)), None)
+        if hit is None or "verdict" not in hit:
+            continue
+        rows.append({"work": CHU2025, "claim": f"{hit['claim']} ({fig})", "paper": hit["paper"],
+                     "ours": hit["ours"], "scale": scale, "verdict": hit["verdict"], "notebook": "06"})
+    return rows
+
+
+_SENT_VS = re.compile(r"^(?P<label>[^:]+): best image model \((?P<img>[^,]+), (?P<a>[-\d.]+)\) vs the best feature "
+                      r"model \((?P<feat>[^,]+), (?P<b>[-\d.]+)\): .*?(?P<state>holds|fails|not resolved)")
+_SENT_VIEWS = re.compile(r"(?P<h>\d)/3 metrics better, (?P<f>\d) worse, (?P<u>\d) not resolved")
+
+
+def _ko2024_rows(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    r08 = results.get("08_vae_synthetic_rosettes")
+    if r08 is None:
+        return []
+    ro = _pv(r08, "rosettes")
+    scale = f"{r08['profile']}: {r08['n_rosettes']:,} rosettes, {ro['image_size']} px views"
+    rows = []
+    for sent in r08.get("verdicts") or []:
+        m = _SENT_VS.match(sent)
+        if m and m["label"].startswith("R^2(rho_eff)"):
+            rows.append({"work": KO2024, "claim": "image models predict effective density better than 2-D features",
+                         "paper": "ResNet-18 0.989 vs random forest 0.953 (R^2)",
+                         "ours": f"{m['img']} {m['a']} vs {m['feat']} {m['b']}", "scale": scale,
+                         "verdict": m["state"], "notebook": "08"})
+    views = [_SENT_VIEWS.findall(s) for s in r08.get("verdicts") or [] if "two views vs one" in s]
+    counts = [tuple(int(x) for x in t) for per in views for t in per]
+    if counts:
+        h, f, u = (sum(c[i] for c in counts) for i in range(3))
+        state = V.FAILS if f else (V.HOLDS if u == 0 else V.UNRESOLVED)
+        rows.append({"work": KO2024, "claim": "two views predict rosette properties better than one",
+                     "paper": "better for every model", "ours": f"{h} of {h + f + u} comparisons better, {f} worse, "
+                     f"{u} not resolved", "scale": scale, "verdict": state, "notebook": "08"})
+    nmi = (r08.get("clustering") or {}).get("128d_vs_2d_nmi")
+    if nmi:
+        rows.append({"work": KO2024, "claim": "a 128-d latent space groups the classes better than a 2-d one (NMI)",
+                     "paper": "clearer clusters in the larger latent space",
+                     "ours": f"{nmi['estimate']:+.3f} [{nmi['low']:+.3f}, {nmi['high']:+.3f}]", "scale": scale,
+                     "verdict": nmi["state"], "notebook": "08"})
+    return rows
+
+
+def headline_rows(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per headline claim (columns ``COLUMNS``) from the results JSON of notebooks 04-08;
+    claims whose notebook did not run (or ran on data without the needed labels) are left out.
+
+    >>> headline_rows({}).columns.tolist()
+    ['work', 'claim', 'paper', 'ours', 'scale', 'verdict', 'notebook']
+    """
+    rows = _ko2025_rows(results) + _chu2025_rows(results) + _ko2024_rows(results)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def markdown_table(rows: pd.DataFrame) -> str:
+    """``rows`` as a GitHub markdown table (pipes in cells escaped).
+
+    >>> print(markdown_table(pd.DataFrame([{"work": "W", "claim": "a | b"}])))
+    | work | claim |
+    |---|---|
+    | W | a \\| b |
+    """
+    def cell(x: Any) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(rows.columns) + " |", "|" + "---|" * len(rows.columns)]
+    lines += ["| " + " | ".join(cell(x) for x in r) + " |" for r in rows.itertuples(index=False)]
+    return "\n".join(lines)
