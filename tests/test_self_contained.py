@@ -1,0 +1,41 @@
+"""The checkout is self-contained: licence, citation metadata, science notes, real CPI sheets."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_license_is_mit_as_pyproject_says():
+    assert _project()["license"] == {"text": "MIT"}
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License")
+    assert "Copyright (c) 2026 icepaper contributors" in text
+
+
+def test_citation_cff_parses_and_has_required_keys():
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    for key in ("cff-version", "message", "title", "authors"):  # required by CFF 1.2.0
+        assert cff.get(key), key
+    assert cff["cff-version"] == "1.2.0"
+    assert cff["version"] == _project()["version"]
+    assert cff["license"] == "MIT"
+    refs = cff["references"]
+    assert len(refs) == 3
+    for ref in refs:
+        for key in ("type", "title", "authors"):  # required of a reference
+            assert ref.get(key), (key, ref.get("title"))
+        assert ref["authors"][0]["family-names"]
+    firsts = [(r["authors"][0]["family-names"], r["year"]) for r in refs]
+    assert firsts == [("Ko", 2025), ("Chu", 2025), ("Ko", 2024)]
+    assert "Habit Diversity" in refs[0]["title"]
+    assert "contrastive semi-supervised" in refs[1]["title"]
+    assert "in situ Imagery" in refs[2]["title"]
