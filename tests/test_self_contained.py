@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -39,3 +41,31 @@ def test_citation_cff_parses_and_has_required_keys():
     assert "Habit Diversity" in refs[0]["title"]
     assert "contrastive semi-supervised" in refs[1]["title"]
     assert "in situ Imagery" in refs[2]["title"]
+
+
+def _cited_texts():
+    """(file, text) of every source file and notebook cell a reader sees."""
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        yield path, path.read_text(encoding="utf-8")
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            yield path, "".join(cell["source"])
+
+
+def test_science_notes_live_in_the_repo_and_every_citation_points_at_a_section():
+    notes = (ROOT / "docs" / "science.md").read_text(encoding="utf-8")
+    sections = {int(n) for n in re.findall(r"^## (\d+)\. ", notes, flags=re.M)}
+    assert sections == {1, 2, 3, 4, 5, 6}
+    assert "../papers/" not in notes  # the papers are not in the repository
+    cited = 0
+    for path, text in _cited_texts():
+        flat = re.sub(r"\s+", " ", text)
+        # every mention of the notes names the in-repo file ...
+        for m in re.finditer(r"(\S*)science(?:\.md| notes)", flat):
+            assert m.group(1).endswith("docs/"), f"{path.name}: {flat[m.start():m.end() + 20]!r}"
+        # ... and a section that exists
+        for m in re.finditer(r"docs/science\.md\s*((?:§\d+(?: and )?)+)", flat):
+            for n in re.findall(r"\d+", m.group(1)):
+                assert int(n) in sections, f"{path.name}: {m.group(0)!r}"
+                cited += 1
+    assert cited >= 10

@@ -9,7 +9,7 @@ import pandas as pd
 
 from icepaper.core import verdicts as V
 
-# science.md section 4, test set of the published follow-up of seed 003.
+# docs/science.md §4, test set of the published follow-up of seed 003.
 PUBLISHED = pd.DataFrame(
     [
         ("linear", 1, 0.931, 0.907, 0.45),
