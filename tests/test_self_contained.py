@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,3 +72,26 @@ def test_science_notes_live_in_the_repo_and_every_citation_points_at_a_section()
                 assert int(n) in sections, f"{path.name}: {m.group(0)!r}"
                 cited += 1
     assert cited >= 10
+
+
+def test_cpi_sheets_ship_with_the_repo(monkeypatch, tmp_path):
+    from icepaper.core import paths
+
+    monkeypatch.setenv("ICEPAPER_SHARED", str(tmp_path / "nowhere"))  # the repo copy wins
+    sheets = paths.cpi_sheets_dir()
+    assert sheets == ROOT / "data" / "cpi_sheets"
+    assert sorted(p.name for p in sheets.glob("*.png")) == [
+        "2002_0707_194848_345.png", "CP20080331_200925_841.png",
+        "CP20140422_210541_345.png", "CP20140422_212000_170.png"]
+    assert (sheets / "README.md").is_file()
+
+
+def test_cpi_sheets_are_not_git_ignored():
+    """``/data/*`` is ignored; ``data/cpi_sheets`` must be re-included, caches must not."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    names = ["data/cpi_sheets/CP20140422_212000_170.png", "data/cpi_sheets/README.md",
+             "data/cache/x", "data/datasets/y"]
+    out = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=ROOT,
+                         capture_output=True, text=True).stdout.split()
+    assert out == ["data/cache/x", "data/datasets/y"]
