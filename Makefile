@@ -1,5 +1,6 @@
 # Two commands on a fresh machine:  make paper  (all notebooks, default profile, figures/)
 #                                   make test   (unit tests + nbval of every notebook, smoke profile)
+# To read and run the notebooks by hand:  make lab  (JupyterLab on notebooks/)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -9,7 +10,7 @@ NBVAL_OUT := build/nbval
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: paper test unit nbval smoke bench lint env clean-build
+.PHONY: paper test unit nbval smoke bench lint lab env clean-build
 
 env: $(STAMP)
 
@@ -40,6 +41,9 @@ nbval: $(STAMP)
 
 bench: $(STAMP)  ## throughput benchmarks (results in build/bench/)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lab: $(STAMP)  ## JupyterLab on notebooks/, to read and run the notebooks by hand
+	$(BIN)/jupyter lab notebooks/
 
 lint: $(STAMP)  ## ruff, and the committed notebooks are default-profile outputs (the pre-commit hooks)
 	$(BIN)/ruff check src tests benchmarks tools

@@ -2,7 +2,7 @@
 a cloud-physics group brings, not only on the synthetic default.
 
 Kinds: a labelled ImageFolder whose file names repeat across class folders, an unlabelled
-flat folder, the real CPI sheets of ``../shared/data/cpi_sheets``, a packed dataset,
+flat folder, the real CPI sheets of ``data/cpi_sheets``, a packed dataset,
 synthetic optical-array-probe (OAP) images written white on black, and 16-bit TIFFs.
 ``MATRIX`` says which notebooks run on which kind; every notebook meets several kinds,
 labelled and unlabelled, and the whole matrix fits the CI budget (see README).

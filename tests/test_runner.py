@@ -208,3 +208,20 @@ def test_resume_reruns_an_incomplete_executed_copy(nbdir, tmp_path):
     dest.write_text(json.dumps(nb))  # as papermill leaves a notebook it was writing when killed
     res = run_notebooks("smoke", out=out, notebooks_folder=nbdir, publish=False, resume=True, echo=lambda s: None)
     assert [r.status for r in res] == ["ok", "skipped (resume)"] and executed_completely(dest)
+
+
+def test_kernel_start_prints_no_unencrypted_tcp_warning(tmp_path, capfd):
+    """ipykernel warns "[IPKernelApp] WARNING | Kernel is running over TCP without encryption"
+    on its stderr (the console's) unless the kernel manager provisions CurveZMQ keys; the runner's
+    kernel manager does, where pyzmq and the kernelspec support it."""
+    zmq = pytest.importorskip("zmq")
+    d = tmp_path / "notebooks"
+    d.mkdir()
+    _nb(d / "01_tiny.ipynb", "print(6 * 7)")
+    res = run_notebooks("smoke", out=tmp_path / "o", notebooks_folder=d, publish=False, echo=lambda s: None)
+    assert [r.status for r in res] == ["ok"]
+    done = nbformat.read(tmp_path / "o" / "notebooks" / "01_tiny.ipynb", as_version=4)
+    assert done.cells[-1].outputs[0]["text"] == "42\n"
+    err = capfd.readouterr().err
+    if zmq.has("curve"):
+        assert "without encryption" not in err, err

@@ -18,7 +18,7 @@ def particle_stats(img) -> tuple[float, float, bool]:
     """(aspect ratio, area fraction, cut) of the dark particle of a grey image.
 
     Aspect ratio = minor/major axis of the ellipse with the particle's second moments
-    (science.md section 5's elliptical aspect ratio), weighted by darkness below the
+    (docs/science.md §5's elliptical aspect ratio), weighted by darkness below the
     background level (median of the border pixels) so it does not depend on a threshold or
     on the magnification of a crop. The particle is the union of the connected regions darker
     than half its peak darkness that are at least 10 % the size of the largest (so specks

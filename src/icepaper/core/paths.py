@@ -1,8 +1,9 @@
 """Every location the package uses, resolved from one place (never the working directory).
 
 ``ICEPAPER_HOME`` overrides the data/cache root (default: ``<repo>/data`` when run from a
-checkout, else ``~/.cache/icepaper``). ``ICEPAPER_SHARED`` overrides the folder that holds
-the real CPI sheets (default: ``<repo>/../shared``).
+checkout, else ``~/.cache/icepaper``). The four real CPI sheets ship with the checkout in
+``<repo>/data/cpi_sheets`` (``cpi_sheets_dir``); only without them (an installed wheel) is the
+shared reference folder used, ``<repo>/../shared`` or ``ICEPAPER_SHARED``.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def default_out_dir() -> Path:
 
 
 def shared_dir() -> Path:
-    """The shared folder beside the checkout (papers, real CPI sheets)."""
+    """The project's shared reference folder beside the checkout (papers, the original copy of
+    the CPI sheets); ``ICEPAPER_SHARED`` overrides it. Not part of the repository."""
     env = os.environ.get("ICEPAPER_SHARED")
     if env:
         return Path(env).expanduser().resolve()
@@ -75,5 +77,9 @@ def shared_dir() -> Path:
 
 
 def cpi_sheets_dir() -> Path:
-    """Folder of real CPI sheet PNGs (may not exist)."""
+    """Folder of the four real CPI sheet PNGs: ``<repo>/data/cpi_sheets`` (committed with the
+    checkout, see its README.md), else ``shared_dir()/data/cpi_sheets`` (may not exist)."""
+    root = repo_root()
+    if root is not None and (root / "data" / "cpi_sheets").is_dir():
+        return root / "data" / "cpi_sheets"
     return shared_dir() / "data" / "cpi_sheets"

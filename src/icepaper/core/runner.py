@@ -341,10 +341,25 @@ def _first_line(text: str) -> str:
 
 def _exit_recording_kernel_manager(exit_codes: list[int]):
     """jupyter_client's AsyncKernelManager that appends the kernel's exit code to ``exit_codes``
-    when it notices the kernel has ended (negative: killed by that signal)."""
+    when it notices the kernel has ended (negative: killed by that signal).
+
+    It also provisions CurveZMQ keys for kernels that declare support for them
+    (``transport_encryption = "auto"`` when pyzmq has CurveZMQ; the python3 kernel of
+    ipykernel 7.4 with jupyter_client 8.10 does): the kernel's sockets are then encrypted, and
+    ipykernel no longer prints "[IPKernelApp] WARNING | Kernel is running over TCP without
+    encryption" before every notebook. A kernel, jupyter_client or pyzmq without CurveZMQ
+    support runs unencrypted as before (older jupyter_client has no such setting and ignores
+    this default)."""
     from jupyter_client import AsyncKernelManager
+    from traitlets import default
 
     class ExitRecordingKernelManager(AsyncKernelManager):
+        @default("transport_encryption")
+        def _encrypt_when_possible(self) -> str:
+            import zmq
+
+            return "auto" if zmq.has("curve") else "disabled"
+
         async def is_alive(self) -> bool:
             if self.has_kernel and self.provisioner is not None:
                 code = await self.provisioner.poll()

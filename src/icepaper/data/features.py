@@ -1,4 +1,4 @@
-"""2-D geometric features of particle images (science.md section 5; seed 000 baseline, seed 003).
+"""2-D geometric features of particle images (docs/science.md §5; seed 000 baseline, seed 003).
 
 ``geometric_features(images, pixel_um)`` thresholds each dark-on-bright image, keeps the
 largest external contour (OpenCV) and measures it. Lengths are in um when ``pixel_um`` is

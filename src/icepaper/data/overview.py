@@ -11,7 +11,7 @@ metadata columns and sheets its sections need.
 ``label_scheme(ds)``          the scheme the class figures use (``cpi`` first), or None.
 ``has_column(meta, col)``     the column exists and holds at least one value.
 ``sheet_folder(ds)``          the user's sheet folder when ``ds`` was imported from CPI sheets,
-                              else the shared folder of real sheets.
+                              else the four real sheets of ``data/cpi_sheets`` (``paths.cpi_sheets_dir``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,14 @@ import pandas as pd
 
 from icepaper.core import verdicts as V
 
-# science.md section 4, test set of the published follow-up of seed 003.
+# Test-set R^2 of rho_eff and sa_eff and balanced accuracy of n_arms, one view and two views (90
+# deg), as docs/science.md §4 ("Published results to compare against") lists them; it attributes
+# them to the published follow-up of Ko 2024. That follow-up is not among the project's texts,
+# and the Ko 2024 slides (../shared/papers/003_*.txt) do not contain these numbers: Part 1 there
+# shows only "Random forest > linear baseline", "Preliminary results: 0.88 (CNN) > 0.86 (RF);
+# 0.93 (CNN) < 0.95 (RF)" (metrics not named in the text) and "Two view are better than one".
+# So these values are unverified against a source text; the orderings checked below (image
+# models above feature models, two views above one) rest on them and on those slides.
 PUBLISHED = pd.DataFrame(
     [
         ("linear", 1, 0.931, 0.907, 0.45),

@@ -43,7 +43,17 @@ from .ko2025_trends import (  # noqa: F401  (notebook 07 reads them from here)
 
 # ----------------------------------------------------------------------------- published numbers
 
-# Seed 000 main table (CPI-21K accuracy, %): kNN, logistic regression.
+# Where the numbers come from: the project's two texts of Ko et al. 2025 (not the paper's own
+# PDF): a summary page of the paper (../shared/papers/000_*.txt, headings quoted below) and
+# its arXiv 2509.07688 abstract page (001_*.txt). Neither numbers the paper's tables or
+# sections, so the places are given by those texts' headings.
+
+# Ko et al. 2025, main results table (000: "Key Experimental Results > Main Results"): CPI-21K
+# accuracy (%) of a kNN and a logistic-regression probe, rows iBOT / ImageNet / 800 epochs and
+# iBOT-vMF on CPI-3M (100 epochs), CPI-H-1M (100) and CPI-H-1M with ImageNet init (10). Its
+# DINOv3 row (74.83 / 81.83) is not used. The geometric baseline's 65 % is the sentence under
+# that table (13 geometric features, logistic regression); it has no kNN number. The random-
+# init row is ours only (no paper number).
 PAPER_TABLE = {
     "random-init ViT": (None, None),
     "iBOT ImageNet": (78.33, 82.00),
@@ -59,6 +69,8 @@ FULL, CURATED, SHORT = "iBOT-vMF full (CPI-3M)", "iBOT-vMF curated (CPI-H-1M)", 
 GEO, IMAGENET, RANDOM = "geometric baseline (13 features)", "iBOT ImageNet", "random-init ViT"
 
 
+# Ko et al. 2025, ablation table (000: "Ablation Study"; configuration names verbatim, accuracy %,
+# the same numbers as the main table's logistic-regression column).
 ABLATION = [  # (paper configuration, our row, paper logistic-regression accuracy %)
     ("Geometric feature baseline", GEO, 65.00),
     ("ImageNet SSL directly applied", IMAGENET, 82.00),
@@ -67,11 +79,17 @@ ABLATION = [  # (paper configuration, our row, paper logistic-regression accurac
     ("Curation + initialization + short training", SHORT, 84.39),
 ]
 
-#: Compute of each seed-000 run relative to the from-scratch run on all images (Sect. 4: the
-#: curated set is 1/3 of CPI-3M for the same epochs; curated + init + short about 1/30).
+#: Compute of each seed-000 run relative to the from-scratch run on all images. Ko et al. 2025
+#: (000: "Method > Key Designs" 2 and 3, and "Highlights"): the curated CPI-H-1M is "one-third
+#: the size" of CPI-3M (1.2 M of 3.2 M images, i.e. 0.375), trained for the same 100 epochs (main
+#: table); curated + ImageNet init + 10 epochs needs "approximately 30x less computation".
 PAPER_COMPUTE = {"full": 1.0, "curated": 1 / 3, "curated+init+short": 1 / 30}
 
-#: The scale the paper ran at (for the sentences that put our scale beside it).
+#: The scale the paper ran at (for the sentences that put our scale beside it). Ko et al. 2025
+#: (000: "Method > Overall Architecture": ViT-Small, 3.2 million CPI images; main table: 100
+#: epochs on CPI-3M; "Main Results": CPI-21K, 21,000 manually annotated test images). Patch 16
+#: and 224 px are not stated in the project's texts of the paper (they are iBOT's ViT-S/16
+#: defaults, docs/science.md §6).
 PAPER_SCALE = "ViT-S/16 at 224 px, 100 epochs on 3.2 M CPI images, tested on CPI-21K (21,000 labelled images)"
 
 

@@ -19,7 +19,12 @@ from icepaper.core import verdicts as V
 if TYPE_CHECKING:
     from icepaper.diversity.trends import DiversityReport
 
-#: The paper's trends: the sign of d kappa / d x it reports, and the finding in words.
+#: The paper's trends: the sign of d kappa / d x it reports, and the finding in words. Ko et al.
+#: 2025, in the project's texts: the summary page (../shared/papers/000_*.txt, "Key Findings":
+#: "Higher temperature leads to greater diversity (lower kappa); larger particles exhibit lower
+#: diversity (higher kappa). Significant variation is observed across different field
+#: campaigns.") and the arXiv abstract page (001_*.txt, "Key Results"). Neither gives the
+#: figure these trends are read from, nor a slope value: only the signs are compared.
 PAPER_TRENDS = {
     "temperature": (-1, "diversity rises with temperature, i.e. kappa falls as it gets warmer"),
     "size": (+1, "larger particles are less diverse, i.e. kappa rises with size"),

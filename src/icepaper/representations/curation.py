@@ -2,8 +2,8 @@
 
 Seed 000 curates CPI-3M to CPI-H-1M in the latent space of a first SSL model so that the
 habits are more evenly represented. Our own implementation of the method described in
-Vo et al. (2024), "Automatic data curation for self-supervised learning" (science.md
-section 6); faiss does every k-means.
+Vo et al. (2024), "Automatic data curation for self-supervised learning" (docs/science.md
+§6); faiss does every k-means.
 
 ``hierarchical_kmeans(x, k=[k1, k2, ...])``
     The clustering (``representations.kmeans``).

@@ -1,4 +1,4 @@
-"""Hierarchical k-means (Vo et al. 2024, science.md section 6) with faiss: the clustering step
+"""Hierarchical k-means (Vo et al. 2024, docs/science.md §6) with faiss: the clustering step
 of latent-space curation.
 
 ``hierarchical_kmeans(x, k=[k1, k2, ...])``

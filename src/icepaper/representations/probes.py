@@ -16,7 +16,7 @@ data without that column, or without CPI rows, are probed whole.
     standardised with the training rows' mean and std; C picked by validation accuracy
     (ties: the smaller C).
 ``geometric_baseline``
-    The 13 geometric features of science.md section 5 (``icepaper.data.features.BASELINE_13``,
+    The 13 geometric features of docs/science.md §5 (``icepaper.data.features.BASELINE_13``,
     lengths in um) -> median imputation of blank images -> standardise -> the same logistic
     regression. Seed 000 reports 65 % on CPI-21K.
 """

@@ -1,6 +1,6 @@
 """3-D bullet rosettes with exact volume, surface area and bounding-sphere properties (seed 003).
 
-Geometry (science.md section 4): a central sphere of radius ``r0`` and ``n`` bullets. Each
+Geometry (docs/science.md §4): a central sphere of radius ``r0`` and ``n`` bullets. Each
 bullet is a regular hexagonal prism (circumradius ``a``, half-length ``c``, so length
 ``2c``) capped on its inner end by a hexagonal pyramid of height ``hp`` whose apex points
 at the centre and is sunk ``h0`` into the sphere: along the arm direction ``d`` the apex is

@@ -4,7 +4,7 @@ geometry of one particle from its construction row.
 
 Builders return a geometry centred at the origin whose bounding-sphere diameter is the
 requested maximum dimension D (um), with the crystal's c-axis along z. Shapes follow
-science.md sec. 2 and 4; every aspect-ratio range is a [default] unless stated.
+docs/science.md §2 and §4; every aspect-ratio range is a [default] unless stated.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def build_irregular(d: float, rng) -> Geometry:
 
 
 def build_bullet_rosette(d: float, rng, n_arms: int | None = None, budding: bool = False) -> Geometry:
-    """Bullet rosette after science.md sec. 4: centre sphere r0, n hexagonal bullets.
+    """Bullet rosette after docs/science.md §4: centre sphere r0, n hexagonal bullets.
 
     Published sampling [fact]: n = 4..10, a in [9.4, 33.9] um, c/a in [1.19, 5.75],
     r0 = f a (0.5 + 0.5 (n-4)/8), hp = f r0 (1 + 0.5 (n-4)/8), h0 = f r0 / 2, f ~ U(0.8, 1.2),

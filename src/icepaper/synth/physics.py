@@ -5,13 +5,13 @@ supersaturation over ice S_i (fraction), the particle's maximum dimension D (um)
 campaign's environment. Nothing encodes a habit-diversity value: how diverse the habits
 are per temperature or size bin is a consequence to be *measured* later, not an input.
 
-Sources (tags as in ``science.md``): habit regimes versus T and S (Bailey & Hallett 2009;
+Sources (tags as in ``docs/science.md``): habit regimes versus T and S (Bailey & Hallett 2009;
 Lamb & Verlinde 2011) [fact]; aggregation most likely warmer than -5 C with a local peak
 near -15 C and rare colder than -20 C [fact]; riming needs supercooled liquid (mostly
 warmer than -20 C) [fact]; mean size grows with temperature (tens of um near -60 C,
 ~200 um near -30 C, 0.5-1 mm warmer than -10 C) [fact for the trend, default for the
 numbers]. Every numerical coefficient below is a [default] chosen to reproduce these
-regimes and the class mixes of the real campaigns (seed 002 Fig. 1; science.md sec. 1).
+regimes and the class mixes of the real campaigns (seed 002 Fig. 1; docs/science.md §1).
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def habit_weights(t_c, s_i, d_um, liquid, camp: Campaign) -> np.ndarray:
     stellar_frac = 0.85 * _box(t, -17.0, -12.0, 0.6) * _sig((rh_w - 0.97) / 0.015)
     developed = _sig((d - 90.0) / 20.0)  # a habit shows only once a crystal has grown
     # vapour growth is slow: single pristine crystals are mostly 50-500 um, larger particles
-    # are aggregates, rimed or irregular [fact: science.md sec. 2; default decay lengths]
+    # are aggregates, rimed or irregular [fact: docs/science.md §2; default decay lengths]
     pristine = np.exp(-np.maximum(d - 600.0, 0.0) / 400.0)
     developed = developed * pristine
 

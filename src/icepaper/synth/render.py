@@ -3,7 +3,7 @@
 Two instruments:
 
 ``CPI`` (Cloud Particle Imager) [fact: 2.3 um/px, 8-bit, 1024 px frame; artefacts as in
-science.md sec. 1]: a dark particle on a bright, slightly mottled background, facets that
+docs/science.md §1]: a dark particle on a bright, slightly mottled background, facets that
 transmit light (brighter when seen face-on) separated by dark edges, defocus blur with a
 bright halo outside the edge, a bright centre spot on drops (lens effect), horizontal
 streak noise, particles cut off by the frame edge.

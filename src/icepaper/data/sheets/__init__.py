@@ -15,7 +15,7 @@ Colour -> grey (how the blue palette is undone)
     the ramp (a re-encoded or JPEG sheet) go to the nearest ramp colour; the yellow entry
     maps to 242, the level its neighbours have on the real sheets. Sheets that are already
     grey (R = G = B) are used as they are. ``PALETTE`` is the ramp (it matches the four
-    real sheets in ``shared/data/cpi_sheets`` to within 1 per channel) and
+    real sheets in ``data/cpi_sheets`` to within 1 per channel) and
     ``render_sheet`` uses it forwards.
 
 Extraction (after the known recipe: threshold near white, drop text, keep large boxes,
@@ -43,7 +43,7 @@ minimum-area rectangle x 2.3 um, reject cut-off particles)
        distance between two points of its convex hull) x ``um_per_px``.
 
 Defaults, decided by looking at every crop of the four real sheets in
-``shared/data/cpi_sheets`` (hand counts and per-crop verdicts in
+``data/cpi_sheets`` (hand counts and per-crop verdicts in
 ``tests/data/cpi_sheet_hand_*.csv``): ``min_box=(16, 16)`` keeps the small droplet and
 small-ice crops (17-55 px, 20-90 um) that make up most of two sheets -- they are
 particles, and the synthetic data have a "small" class too; pass ``min_box=(50, 50)`` for
