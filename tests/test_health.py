@@ -111,6 +111,9 @@ def test_health_line_and_table_and_figure():
     assert H.health_line("net", ok).startswith("net: RankMe") and "-> healthy" in H.health_line("net", ok)
     assert "-> collapsed" in H.health_line("net", bad)
     res = {"a": {"random_init": ok, "trained": bad}, "b": {"random_init": ok, "trained": ok}}
+    line = H.run_line("a", res["a"])
+    assert line.startswith("a: RankMe 1.0") and "-> collapsed" in line and line.endswith("in training)")
+    assert f"RankMe at random init {ok['rankme']:.1f} (fell" in line
     table = H.health_table(res, labels={"a": "A"})
     assert list(table.index) == [("A", "random init"), ("A", "trained"), ("b", "random init"), ("b", "trained")]
     assert table.loc[("A", "trained"), "verdict"] == "collapsed"

@@ -173,6 +173,15 @@ def health_line(name: str, h: Mapping[str, Any]) -> str:
             f"-> {verdict} ({h['why']})")
 
 
+def run_line(name: str, pair: Mapping[str, Mapping[str, Any]]) -> str:
+    """:func:`health_line` of a run's trained weights, followed by its RankMe against the random
+    initialisation (``pair`` = ``{"random_init": h, "trained": h}``, as :func:`runs_health`
+    gives): a falling RankMe is a drift towards collapse even above the threshold."""
+    r0, r1 = pair["random_init"]["rankme"], pair["trained"]["rankme"]
+    return (f"{health_line(name, pair['trained'])}; RankMe at random init {r0:.1f} "
+            f"({'rose' if r1 > r0 else 'fell'} x{r1 / r0:.2f} in training)")
+
+
 def check_features(cfg, emb, name: str, *, max_rows: int = 2048) -> dict[str, Any]:
     """Health of features a notebook is handed (``emb``, one row per image; a seeded subset of
     at most ``max_rows`` rows, since RankMe and uniformity need no more): prints one line (a
