@@ -30,13 +30,27 @@ from .pretrain import PretrainResult, _pretrain_section, build_method, build_rec
 HELDOUT_SEED = 1_000_003  # crops differ from every training crop of any seed < 10^6
 
 
+def two_views(cfg, ds, method: str, rows) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two augmented crops (the first two views of ``method``'s training recipe, seeded from
+    ``cfg.seed`` and :data:`HELDOUT_SEED`) of each of ``ds`` rows ``rows``, in the order of
+    ``rows``: identical for every network and every call, and for any order of the same rows.
+    Used by :func:`icepaper.ssl.health.runs_health` for the alignment of two views."""
+    rows = np.asarray(rows, dtype=np.int64)
+    data = MultiCropDataset(ds, np.sort(rows), build_recipe(cfg, method), seed=int(cfg.seed) + HELDOUT_SEED,
+                            global_batch=len(rows))
+    slots = sorted(range(len(rows)), key=lambda j: data.row(0, j))  # slot j of step 0 holds a permuted row
+    views, _ = collate([data[(0, j)] for j in slots])
+    pos = np.argsort(np.argsort(rows, kind="stable"), kind="stable")  # rows' order, sorted or not
+    return views[0][pos], views[1][pos]
+
+
 def _crops(cfg, ds, method: str, n_images: int):
-    """The two crops (views[0], views[1]) of ``n_images`` rows, identical for every network."""
+    """The two crops (views[0], views[1]) of ``n_images`` seeded rows, identical for every network."""
     rng = np.random.default_rng(int(cfg.seed) + HELDOUT_SEED)
     rows = np.sort(rng.choice(len(ds), min(n_images, len(ds)), replace=False))
     data = MultiCropDataset(ds, rows, build_recipe(cfg, method), seed=int(cfg.seed) + HELDOUT_SEED,
                             global_batch=len(rows))
-    views, _ = collate([data[(0, j)] for j in range(len(rows))])
+    views, _ = collate([data[(0, j)] for j in range(len(rows))])  # slot order (BatchNorm chunks)
     return views[0], views[1]
 
 

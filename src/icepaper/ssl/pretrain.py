@@ -315,6 +315,14 @@ def backbone_input_size(backbone: nn.Module, default: int = 224) -> int:
     return int(meta.get("kwargs", {}).get("img_size") or meta.get("input_size") or default)
 
 
+def eval_size(cfg, backbone: nn.Module) -> int:
+    """Side (px) the quick checks embed whole images at: a ViT's ``img_size``, else the
+    profile's ``vit_img_size`` (ViT) or ``resnet_img_size`` (any other backbone)."""
+    s = _pretrain_section(cfg)
+    arch_vit = "vit" in (getattr(backbone, "icepaper_timm", {}) or {}).get("model_name", "vit")
+    return backbone_input_size(backbone, int(s["vit_img_size" if arch_vit else "resnet_img_size"]))
+
+
 def knn_subset(ds, n_images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str] | None:
     """Seeded labelled (fit_rows, score_rows, scheme) of the quick check, or None.
 
@@ -384,10 +392,7 @@ def knn_hits(cfg, ds, backbone: nn.Module | str | Path | PretrainResult, n_image
         return np.zeros(0, dtype=bool)
     tr, te, scheme = sub  # te: the scored (val) rows
     y = ds.labels(scheme).to_numpy()
-    s = _pretrain_section(cfg)
-    if size is None:
-        arch_vit = "vit" in (getattr(backbone, "icepaper_timm", {}) or {}).get("model_name", "vit")
-        size = backbone_input_size(backbone, int(s["vit_img_size" if arch_vit else "resnet_img_size"]))
+    size = eval_size(cfg, backbone) if size is None else size
     bs = int(cfg.profile.embed["batch_size"])
     from .embedding import embed_array
     from .knn import knn_classify
