@@ -437,3 +437,29 @@ def test_knn_gains_and_text():
     assert text[0].startswith("kNN accuracy (%) on 40 val images (fit on train)")
     assert text[1].endswith("(helped)") and text[2].endswith("(no clear difference)")
     assert text[-1].endswith("(vMF helps)") and text[-2] == ""
+
+
+@pytest.mark.slow  # about 20 s: the spawned worker imports torch and this module
+def test_multicrop_dataset_pickles_without_images(packed_factory):
+    """Spawned loader workers receive the multi-crop dataset without its images and give the
+    same batches as the main process."""
+    import pickle
+
+    from torch.utils.data import DataLoader
+
+    imgs = np.random.default_rng(0).integers(0, 256, (200, 96, 96), dtype=np.uint8)
+    d = ssl_data.MultiCropDataset(packed_factory(imgs), np.arange(200), StandInRecipe(n_local=1),
+                                  seed=0, global_batch=8)
+    assert len(pickle.dumps(d)) < 64_000 < imgs.nbytes
+    back = pickle.loads(pickle.dumps(d))
+    assert all(torch.equal(a, b) for a, b in zip(back[(3, 5)][0], d[(3, 5)][0]))
+
+    def batches(workers: int) -> list:
+        loader = DataLoader(d, batch_sampler=ssl_data.StepSampler(0, 3, 8), collate_fn=ssl_data.collate,
+                            num_workers=workers, multiprocessing_context="spawn" if workers else None)
+        return [views for views, _ in loader]
+
+    one, two = batches(0), batches(1)
+    assert len(one) == len(two) == 3
+    for a, b in zip(one, two):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
