@@ -14,10 +14,11 @@ scheduler object to save; RNGs are re-seeded from ``(seed, step, rank)``; forwar
 bf16 autocast on CUDA (fp32 on CPU); a non-finite loss (averaged over processes) stops
 the run with :class:`NonFiniteLossError` before any update, leaving the last good
 checkpoint untouched; backward; gradient clipping (``method.clip_grad``, global L2 norm);
-optimiser step; EMA update. Checkpoints (``last.pt``: model incl. EMA and buffers,
-optimiser, step, log, elapsed time) are written atomically every ``ckpt_every`` steps and
-at the end; ``log.csv`` holds step, loss, lr, momentum, teacher_temp, images_per_sec
-(every crop counted) and method-specific terms.
+optimiser step; EMA update. Under DDP, BatchNorm layers are synchronised across
+processes on GPUs (:func:`icepaper.ssl.ddp.sync_batchnorm`). Checkpoints (``last.pt``:
+model incl. EMA and buffers, optimiser, step, log, elapsed time) are written atomically
+every ``ckpt_every`` steps and at the end; ``log.csv`` holds step, loss, lr, momentum,
+teacher_temp, images_per_sec (every crop counted) and method-specific terms.
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
     per_rank = spec.batch_size // world
 
     method.to(device)
+    ddp.sync_batchnorm(method, device)  # before the optimiser and DDP see the layers
     opt = method.make_optimizer()
     step, rows, elapsed = 0, [], 0.0
     if ckpt.exists():
