@@ -260,6 +260,80 @@ def test_resume_matches_uninterrupted(shapes_ds, tmp_path, method):
         _state_equal(opt_a[i], opt_c[i])
 
 
+def _signal_at(m, sig: int, at: int, then=None):
+    """``m`` sends ``sig`` to its own process during step ``at`` and calls ``then(step)`` every step."""
+    import os
+
+    real = m.forward
+
+    def forward(views, masks, *, step, total):
+        if step == at:
+            os.kill(os.getpid(), sig)
+        if then is not None:
+            then(step)
+        return real(views, masks, step=step, total=total)
+
+    m.forward = forward
+    return m
+
+
+@pytest.mark.slow  # about 12 s each: three short trainings
+@pytest.mark.parametrize("sig", ["SIGUSR1", "SIGTERM"])
+def test_signal_checkpoint_resumes_exactly(shapes_ds, tmp_path, sig):
+    """SIGUSR1 (Slurm's ``--signal=USR1@60``) writes a checkpoint at the end of the step and
+    training goes on; SIGTERM (preemption) writes one and stops. Resuming from either gives
+    the weights of an uninterrupted run, bit for bit; the handlers are restored afterwards."""
+    import shutil
+    import signal
+
+    from icepaper.ssl.signals import TrainingInterrupted
+
+    if not hasattr(signal, sig):
+        pytest.skip(f"no {sig} on this platform")
+    before = {n: signal.getsignal(getattr(signal, n)) for n in ("SIGTERM", "SIGUSR1")}
+    spec = TrainSpec(steps=4, batch_size=8, seed=3, progress=False)  # checkpoints only at the end
+    a = _ibot(drop_path=0.1)
+    train(a, _dataset(shapes_ds, a), spec, tmp_path / "a")
+
+    def snapshot(step):  # what a requeued job finds on disk after the signal's checkpoint
+        if step == 3:
+            (tmp_path / "c").mkdir()
+            shutil.copy2(tmp_path / "b" / "last.pt", tmp_path / "c" / "last.pt")
+
+    b = _signal_at(_ibot(drop_path=0.1), getattr(signal, sig), at=1, then=snapshot)
+    if sig == "SIGTERM":
+        with pytest.raises(TrainingInterrupted, match=r"SIGTERM at step 2 of 4 \(ibot_vmf\): checkpoint"):
+            train(b, _dataset(shapes_ds, b), spec, tmp_path / "b")
+        shutil.copytree(tmp_path / "b", tmp_path / "c")
+    else:
+        out = train(b, _dataset(shapes_ds, b), spec, tmp_path / "b")
+        assert out.finished and out.step == 4
+        _state_equal(a.state_dict(), b.state_dict())  # the extra checkpoint changed nothing
+    assert {n: signal.getsignal(getattr(signal, n)) for n in before} == before
+    assert load_checkpoint(tmp_path / "c" / "last.pt")["step"] == 2
+    c = _ibot(drop_path=0.1)  # a new process: fresh weights, then the checkpoint
+    out = train(c, _dataset(shapes_ds, c), spec, tmp_path / "c")
+    assert out.finished and out.step == 4
+    _state_equal(a.state_dict(), c.state_dict())
+
+
+def test_checkpoint_by_wall_time(shapes_ds, tmp_path, monkeypatch):
+    """``ckpt_minutes`` writes a checkpoint whenever that much wall time has passed since the
+    last one (here: after every step); a long interval leaves only the final one."""
+    from icepaper.ssl import trainer
+
+    saved = []
+    real = trainer.save_checkpoint
+    monkeypatch.setattr(trainer, "save_checkpoint", lambda path, m, opt, step, *a: (saved.append(step),
+                                                                                    real(path, m, opt, step, *a)))
+    for minutes, expected in ((1e-9, [1, 2, 3]), (60.0, [3])):
+        saved.clear()
+        m = _ibot()
+        train(m, _dataset(shapes_ds, m), TrainSpec(steps=3, batch_size=8, ckpt_minutes=minutes, progress=False),
+              tmp_path / str(minutes))
+        assert saved == expected, minutes
+
+
 def test_resume_refuses_another_configuration(shapes_ds, tmp_path):
     m = _ibot()
     train(m, _dataset(shapes_ds, m), TrainSpec(steps=3, batch_size=8, progress=False), tmp_path / "w", stop_at=1)

@@ -67,6 +67,15 @@ def mean_scalar(x: torch.Tensor) -> torch.Tensor:
     return y / dist.get_world_size()
 
 
+def any_of(*flags: bool, device: str = "cpu") -> tuple[bool, ...]:
+    """Each flag, true when it is true on any process (so that all processes act alike)."""
+    if not is_dist():
+        return tuple(bool(f) for f in flags)
+    t = torch.tensor([float(f) for f in flags], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in t.tolist())
+
+
 def broadcast_object(obj):
     """``obj`` from rank 0 on every rank."""
     if not is_dist():
