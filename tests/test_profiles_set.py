@@ -210,3 +210,6 @@ def test_cache_keys_leave_out_the_method_values_unless_changed():
     assert pretrain.cache_key(base, ds, "ibot", indices=[0]) != pretrain.cache_key(changed, ds, "ibot", indices=[0])
     steps = SimpleNamespace(profile=get_profile("smoke", {"pretrain.steps": 600}), seed=0)
     assert pretrain.cache_key(steps, ds, "ibot", indices=[0])["steps"] == 600
+    # how often a run checkpoints never changes what it computes
+    often = SimpleNamespace(profile=get_profile("smoke", {"pretrain.checkpoint_minutes": 0.5}), seed=0)
+    assert pretrain.cache_key(often, ds, "ibot", indices=[0]) == pretrain.cache_key(base, ds, "ibot", indices=[0])

@@ -260,6 +260,80 @@ def test_resume_matches_uninterrupted(shapes_ds, tmp_path, method):
         _state_equal(opt_a[i], opt_c[i])
 
 
+def _signal_at(m, sig: int, at: int, then=None):
+    """``m`` sends ``sig`` to its own process during step ``at`` and calls ``then(step)`` every step."""
+    import os
+
+    real = m.forward
+
+    def forward(views, masks, *, step, total):
+        if step == at:
+            os.kill(os.getpid(), sig)
+        if then is not None:
+            then(step)
+        return real(views, masks, step=step, total=total)
+
+    m.forward = forward
+    return m
+
+
+@pytest.mark.slow  # about 12 s each: three short trainings
+@pytest.mark.parametrize("sig", ["SIGUSR1", "SIGTERM"])
+def test_signal_checkpoint_resumes_exactly(shapes_ds, tmp_path, sig):
+    """SIGUSR1 (Slurm's ``--signal=USR1@60``) writes a checkpoint at the end of the step and
+    training goes on; SIGTERM (preemption) writes one and stops. Resuming from either gives
+    the weights of an uninterrupted run, bit for bit; the handlers are restored afterwards."""
+    import shutil
+    import signal
+
+    from icepaper.ssl.signals import TrainingInterrupted
+
+    if not hasattr(signal, sig):
+        pytest.skip(f"no {sig} on this platform")
+    before = {n: signal.getsignal(getattr(signal, n)) for n in ("SIGTERM", "SIGUSR1")}
+    spec = TrainSpec(steps=4, batch_size=8, seed=3, progress=False)  # checkpoints only at the end
+    a = _ibot(drop_path=0.1)
+    train(a, _dataset(shapes_ds, a), spec, tmp_path / "a")
+
+    def snapshot(step):  # what a requeued job finds on disk after the signal's checkpoint
+        if step == 3:
+            (tmp_path / "c").mkdir()
+            shutil.copy2(tmp_path / "b" / "last.pt", tmp_path / "c" / "last.pt")
+
+    b = _signal_at(_ibot(drop_path=0.1), getattr(signal, sig), at=1, then=snapshot)
+    if sig == "SIGTERM":
+        with pytest.raises(TrainingInterrupted, match=r"SIGTERM at step 2 of 4 \(ibot_vmf\): checkpoint"):
+            train(b, _dataset(shapes_ds, b), spec, tmp_path / "b")
+        shutil.copytree(tmp_path / "b", tmp_path / "c")
+    else:
+        out = train(b, _dataset(shapes_ds, b), spec, tmp_path / "b")
+        assert out.finished and out.step == 4
+        _state_equal(a.state_dict(), b.state_dict())  # the extra checkpoint changed nothing
+    assert {n: signal.getsignal(getattr(signal, n)) for n in before} == before
+    assert load_checkpoint(tmp_path / "c" / "last.pt")["step"] == 2
+    c = _ibot(drop_path=0.1)  # a new process: fresh weights, then the checkpoint
+    out = train(c, _dataset(shapes_ds, c), spec, tmp_path / "c")
+    assert out.finished and out.step == 4
+    _state_equal(a.state_dict(), c.state_dict())
+
+
+def test_checkpoint_by_wall_time(shapes_ds, tmp_path, monkeypatch):
+    """``ckpt_minutes`` writes a checkpoint whenever that much wall time has passed since the
+    last one (here: after every step); a long interval leaves only the final one."""
+    from icepaper.ssl import trainer
+
+    saved = []
+    real = trainer.save_checkpoint
+    monkeypatch.setattr(trainer, "save_checkpoint", lambda path, m, opt, step, *a: (saved.append(step),
+                                                                                    real(path, m, opt, step, *a)))
+    for minutes, expected in ((1e-9, [1, 2, 3]), (60.0, [3])):
+        saved.clear()
+        m = _ibot()
+        train(m, _dataset(shapes_ds, m), TrainSpec(steps=3, batch_size=8, ckpt_minutes=minutes, progress=False),
+              tmp_path / str(minutes))
+        assert saved == expected, minutes
+
+
 def test_resume_refuses_another_configuration(shapes_ds, tmp_path):
     m = _ibot()
     train(m, _dataset(shapes_ds, m), TrainSpec(steps=3, batch_size=8, progress=False), tmp_path / "w", stop_at=1)
@@ -267,28 +341,90 @@ def test_resume_refuses_another_configuration(shapes_ds, tmp_path):
         train(m, _dataset(shapes_ds, m), TrainSpec(steps=4, batch_size=8, progress=False), tmp_path / "w")
 
 
-def _ddp_worker(rank: int, world: int, root: str, workdir: str, store: str) -> None:
+def _method(name: str):
+    """A tiny model of ``name`` with seeded initial weights (the same on every process)."""
+    torch.manual_seed(0)
+    if name == "moco":
+        from icepaper.ssl.moco import MoCo
+
+        return MoCo({**TINY, "moco_queue": 16})  # the queue wraps around within the run
+    if name == "byol":
+        from icepaper.ssl.byol import BYOL
+
+        return BYOL(dict(TINY))
+    return _ibot(drop_path=0.0)
+
+
+class _GlooBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+    """BatchNorm over the global batch of all gloo processes, in plain torch ops.
+
+    A test stand-in for ``torch.nn.SyncBatchNorm``, whose kernels exist on GPUs only: it
+    lets two CPU processes check that everything else in a synchronised ResNet run (data
+    slots, gathered MoCo keys, averaged gradients) equals one process with the whole batch.
+    """
+
+    def _check_input_dim(self, x):
+        pass
+
+    def forward(self, x):
+        from torch.distributed.nn.functional import all_reduce
+
+        if not self.training:
+            return super().forward(x)
+        dims = [0, *range(2, x.ndim)]
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        n = x.numel() // x.shape[1] * torch.distributed.get_world_size()
+        mean = all_reduce(x.sum(dims)) / n  # differentiable sums over every process
+        d = x - mean.view(shape)
+        var = all_reduce((d * d).sum(dims)) / n
+        with torch.no_grad():
+            self.num_batches_tracked.add_(1)
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * n / (n - 1), self.momentum)
+        return d * torch.rsqrt(var + self.eps).view(shape) * self.weight.view(shape) + self.bias.view(shape)
+
+
+def _gloo_batchnorm(module, device):
+    """``ddp.sync_batchnorm`` for the test: every BatchNorm becomes a :class:`_GlooBatchNorm`."""
+    for name, child in module.named_children():
+        if isinstance(child, torch.nn.modules.batchnorm._BatchNorm):
+            new = _GlooBatchNorm(child.num_features, child.eps, child.momentum)
+            for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+                setattr(new, k, getattr(child, k))  # the same tensors, as convert_sync_batchnorm
+            setattr(module, name, new)
+        else:
+            _gloo_batchnorm(child, device)
+    return module
+
+
+def _ddp_worker(rank: int, world: int, name: str, root: str, workdir: str, store: str) -> None:
     import torch.distributed as dist
 
     from icepaper.data.packed import PackedDataset
+    from icepaper.ssl import ddp
 
     torch.set_num_threads(1)
+    ddp.sync_batchnorm = _gloo_batchnorm  # what SyncBatchNorm does on GPUs, with gloo on CPU
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         ds = PackedDataset(root)
-        m = _ibot(drop_path=0.0)
+        m = _method(name)
         train(m, _dataset(ds, m), TrainSpec(steps=3, batch_size=8, progress=False), workdir)
     finally:
         dist.destroy_process_group()
 
 
-def test_ddp_two_gloo_processes_match_one_process(shapes_ds, tmp_path):
-    """Two CPU processes with 4 images each train like one process with 8 (same data, same loss)."""
+@pytest.mark.parametrize("name", ["ibot_vmf", pytest.param("moco", marks=pytest.mark.slow)])
+def test_ddp_two_gloo_processes_match_one_process(shapes_ds, tmp_path, name):
+    """Two CPU processes with 4 images each train like one process with 8 (same data, same
+    loss, same weights up to float rounding). For MoCo the ResNet's BatchNorm is synchronised
+    (``_GlooBatchNorm`` standing in for GPU SyncBatchNorm) and the key queue is gathered, so
+    queue, running statistics and weights match too."""
     import torch.multiprocessing as mp
 
-    m = _ibot(drop_path=0.0)
+    m = _method(name)
     one = train(m, _dataset(shapes_ds, m), TrainSpec(steps=3, batch_size=8, progress=False), tmp_path / "one")
-    mp.spawn(_ddp_worker, args=(2, str(shapes_ds.root), str(tmp_path / "two"), str(tmp_path / "store")),
+    mp.spawn(_ddp_worker, args=(2, name, str(shapes_ds.root), str(tmp_path / "two"), str(tmp_path / "store")),
              nprocs=2, join=True)
     two = pd.read_csv(tmp_path / "two" / "log.csv")
     assert len(two) == 3
@@ -296,8 +432,44 @@ def test_ddp_two_gloo_processes_match_one_process(shapes_ds, tmp_path):
     got = load_checkpoint(tmp_path / "two" / "last.pt")
     assert got["step"] == 3
     ref = m.state_dict()
+    assert got["model"].keys() == ref.keys()
     for k, v in got["model"].items():
-        assert torch.allclose(v.float(), ref[k].float(), atol=1e-4), k
+        if isinstance(v, dict):  # the MoCo queue and its pointer
+            for q in v:
+                assert torch.allclose(v[q].float(), ref[k][q].float(), atol=1e-4), (k, q)
+        else:
+            assert torch.allclose(v.float(), ref[k].float(), atol=1e-4), k
+
+
+def test_sync_batchnorm_on_gpu_only(monkeypatch):
+    """Under DDP the ResNets' BatchNorm becomes SyncBatchNorm for a GPU (same parameters and
+    state_dict keys); on CPU, where SyncBatchNorm has no kernels, it stays per-process with
+    one warning; single-process or BatchNorm-free models are left untouched."""
+    import warnings
+
+    from icepaper.ssl import ddp
+
+    bn = torch.nn.modules.batchnorm._BatchNorm
+    m, ibot = _method("moco"), _method("ibot_vmf")  # iBOT: LayerNorm only
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ddp.sync_batchnorm(m, "cuda") is m  # one process: nothing to synchronise
+        assert not any(isinstance(x, torch.nn.SyncBatchNorm) for x in m.modules())
+    monkeypatch.setattr(ddp, "world_size", lambda: 2)
+    for name in ("moco", "byol"):
+        m = _method(name)
+        with pytest.warns(UserWarning, match="not synchronised across the 2 CPU processes"):
+            assert ddp.sync_batchnorm(m, "cpu") is m
+        assert not any(isinstance(x, torch.nn.SyncBatchNorm) for x in m.modules())
+        before = m.state_dict()
+        n_bn = sum(isinstance(x, bn) for x in m.modules())
+        assert ddp.sync_batchnorm(m, "cuda:1") is m
+        sync = [x for x in m.modules() if isinstance(x, bn)]
+        assert len(sync) == n_bn > 0 and all(isinstance(x, torch.nn.SyncBatchNorm) for x in sync)
+        _state_equal(m.state_dict(), before)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ddp.sync_batchnorm(ibot, "cpu") is ibot
 
 
 def test_nan_guard_keeps_last_good_checkpoint(shapes_ds, tmp_path):
@@ -437,3 +609,29 @@ def test_knn_gains_and_text():
     assert text[0].startswith("kNN accuracy (%) on 40 val images (fit on train)")
     assert text[1].endswith("(helped)") and text[2].endswith("(no clear difference)")
     assert text[-1].endswith("(vMF helps)") and text[-2] == ""
+
+
+@pytest.mark.slow  # about 20 s: the spawned worker imports torch and this module
+def test_multicrop_dataset_pickles_without_images(packed_factory):
+    """Spawned loader workers receive the multi-crop dataset without its images and give the
+    same batches as the main process."""
+    import pickle
+
+    from torch.utils.data import DataLoader
+
+    imgs = np.random.default_rng(0).integers(0, 256, (200, 96, 96), dtype=np.uint8)
+    d = ssl_data.MultiCropDataset(packed_factory(imgs), np.arange(200), StandInRecipe(n_local=1),
+                                  seed=0, global_batch=8)
+    assert len(pickle.dumps(d)) < 64_000 < imgs.nbytes
+    back = pickle.loads(pickle.dumps(d))
+    assert all(torch.equal(a, b) for a, b in zip(back[(3, 5)][0], d[(3, 5)][0]))
+
+    def batches(workers: int) -> list:
+        loader = DataLoader(d, batch_sampler=ssl_data.StepSampler(0, 3, 8), collate_fn=ssl_data.collate,
+                            num_workers=workers, multiprocessing_context="spawn" if workers else None)
+        return [views for views, _ in loader]
+
+    one, two = batches(0), batches(1)
+    assert len(one) == len(two) == 3
+    for a, b in zip(one, two):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))

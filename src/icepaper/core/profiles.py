@@ -77,6 +77,7 @@ _SMOKE: dict[str, dict[str, Any]] = {
         "knn_images": 300,
         "heldout_images": 128,  # images of the held-out MoCo / BYOL loss
         "num_workers": 0,
+        "checkpoint_minutes": 10.0,  # also checkpoint after this much wall time (min; 0: off)
         **SSL_METHOD_HPARAMS,
     },
     "embed": {"batch_size": 128},
@@ -188,6 +189,7 @@ _DEFAULT: dict[str, dict[str, Any]] = {
         "knn_images": 2000,
         "heldout_images": 1024,
         "num_workers": 2,
+        "checkpoint_minutes": 10.0,  # also checkpoint after this much wall time (min; 0: off)
         **SSL_METHOD_HPARAMS,
     },
     "embed": {"batch_size": 256},
@@ -288,6 +290,7 @@ _PAPER: dict[str, dict[str, Any]] = {
         "knn_images": 20000,
         "heldout_images": 4096,
         "num_workers": 12,
+        "checkpoint_minutes": 30.0,  # also checkpoint after this much wall time (min; 0: off)
         **SSL_METHOD_HPARAMS,
     },
     "embed": {"batch_size": 1024},
@@ -525,10 +528,16 @@ def parse_set(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
     return out
 
 
+# Keys that change how a run is carried out, never what it computes: no cache key holds them.
+RUN_ONLY_KEYS: dict[str, tuple[str, ...]] = {"pretrain": ("checkpoint_minutes",)}
+
+
 def cache_values(section: Mapping[str, Any], name: str) -> dict[str, Any]:
     """``section`` as a plain dict for a cache key: the ``pretrain`` keys of
     :data:`SSL_METHOD_HPARAMS` are left out while they hold that value (they joined the
-    profiles after caches existed), so the keys of earlier runs still match."""
+    profiles after caches existed), so the keys of earlier runs still match; the
+    :data:`RUN_ONLY_KEYS` are always left out."""
     neutral = SSL_METHOD_HPARAMS if name == "pretrain" else {}
+    skip = RUN_ONLY_KEYS.get(name, ())
     return {k: v for k, v in dict(section).items()
-            if not (k in neutral and type(v) is type(neutral[k]) and v == neutral[k])}
+            if k not in skip and not (k in neutral and type(v) is type(neutral[k]) and v == neutral[k])}

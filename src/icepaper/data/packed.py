@@ -43,7 +43,12 @@ METADATA_COLUMNS = ("campaign", "instrument", "temperature_c", "supersaturation"
 
 
 class PackedDataset:
-    """Read-only view of a packed dataset: ``len(ds)``, ``ds[i]``, ``ds.batch(idx)``, ``ds.meta``."""
+    """Read-only view of a packed dataset: ``len(ds)``, ``ds[i]``, ``ds.batch(idx)``, ``ds.meta``.
+
+    It pickles without its memory maps and metadata table (a few hundred bytes whatever the
+    size of the set), so ``DataLoader`` workers started by spawn or forkserver re-open the
+    shards lazily in their own process instead of receiving a copy of every image.
+    """
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -54,15 +59,40 @@ class PackedDataset:
         if self.manifest.get("format") != FORMAT:
             raise ValueError(f"{mf}: not an {FORMAT} manifest")
         self.size: int = int(self.manifest["image_size"])
-        self.meta: pd.DataFrame = pd.read_parquet(self.root / "meta.parquet")
-        self._shards = [
-            np.memmap(self.root / s["file"], dtype=np.uint8, mode="r", shape=(s["count"], self.size, self.size))
-            for s in self.manifest["shards"]
-        ]
+        self._meta: pd.DataFrame | None = None
+        self._maps: list[np.memmap] | None = None
         self._starts = np.cumsum([0] + [s["count"] for s in self.manifest["shards"]])
         n = int(self._starts[-1])
         if n != len(self.meta) or n != self.manifest["n_images"]:
             raise ValueError(f"{self.root}: {n} images in shards but {len(self.meta)} metadata rows")
+        _ = self._shards  # a missing or short shard file fails here, not in a loader worker
+
+    @property
+    def meta(self) -> pd.DataFrame:
+        """One metadata row per image, in image order (read on first use in this process)."""
+        if self._meta is None:
+            self._meta = pd.read_parquet(self.root / "meta.parquet")
+        return self._meta
+
+    @property
+    def _shards(self) -> list[np.memmap]:
+        """The (count, size, size) uint8 memory maps of the shards (opened on first use)."""
+        if self._maps is None:
+            self._maps = [
+                np.memmap(self.root / s["file"], dtype=np.uint8, mode="r",
+                          shape=(s["count"], self.size, self.size))
+                for s in self.manifest["shards"]
+            ]
+        return self._maps
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_maps"] = None  # memory maps (and metadata) are re-opened lazily in each worker
+        state["_meta"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
 
     @classmethod
     def open(cls, root: str | Path) -> PackedDataset:

@@ -77,7 +77,8 @@ class MultiCropDataset(Dataset):
     """``ds`` rows ``indices`` turned into augmented views, keyed by ``(step, slot)``.
 
     ``recipe(PIL 'L' image) -> list[Tensor (C,H,W)]``; ``mask_grid`` (h, w) adds one iBOT
-    block mask per global view (the first ``n_global`` views).
+    block mask per global view (the first ``n_global`` views). It pickles without image
+    data (``ds``, a ``PackedDataset``, re-opens its shards in each loader worker).
     """
 
     def __init__(self, ds, indices: Sequence[int] | np.ndarray, recipe: Callable, *, seed: int,

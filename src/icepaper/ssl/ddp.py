@@ -4,14 +4,24 @@
 sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; :func:`init_from_env` then joins the process
 group (NCCL on GPUs, gloo on CPU). Outside torchrun everything here is a no-op, so the
 same training loop runs single-process in a notebook.
+
+BatchNorm (the MoCo and BYOL ResNets and their heads) is synchronised across processes
+(:func:`sync_batchnorm`), so N processes with B/N images each normalise like one process
+with B. torch's ``SyncBatchNorm`` has GPU kernels only (torch 2.14 raises "SyncBatchNorm
+expected input tensor to be on GPU" on CPU tensors); CPU (gloo) runs keep per-process
+statistics and say so in one warning.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 import torch.distributed as dist
+from torch import nn
+
+SYNC_BN_DEVICES = ("cuda", "xpu", "hpu")  # where torch's SyncBatchNorm has kernels
 
 
 def is_dist() -> bool:
@@ -57,6 +67,15 @@ def mean_scalar(x: torch.Tensor) -> torch.Tensor:
     return y / dist.get_world_size()
 
 
+def any_of(*flags: bool, device: str = "cpu") -> tuple[bool, ...]:
+    """Each flag, true when it is true on any process (so that all processes act alike)."""
+    if not is_dist():
+        return tuple(bool(f) for f in flags)
+    t = torch.tensor([float(f) for f in flags], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in t.tolist())
+
+
 def broadcast_object(obj):
     """``obj`` from rank 0 on every rank."""
     if not is_dist():
@@ -64,3 +83,25 @@ def broadcast_object(obj):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def has_batchnorm(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+def sync_batchnorm(module: nn.Module, device: str) -> nn.Module:
+    """``module`` with BatchNorm over the global batch when several processes train it.
+
+    Converts in place (same parameters and buffers, same ``state_dict`` keys) under DDP on a
+    GPU; single-process, or without BatchNorm, ``module`` is returned untouched; under DDP on
+    CPU it is left with per-process statistics and a one-line warning (rank 0).
+    """
+    if world_size() <= 1 or not has_batchnorm(module):
+        return module
+    if torch.device(device).type in SYNC_BN_DEVICES:
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    if is_main():
+        warnings.warn(f"{type(module).__name__}: BatchNorm is not synchronised across the "
+                      f"{world_size()} CPU processes (torch's SyncBatchNorm needs a GPU); each "
+                      "normalises with its own share of the batch", stacklevel=2)
+    return module

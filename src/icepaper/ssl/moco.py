@@ -14,6 +14,9 @@ through K (MoCo v2's asymmetric loss). Paper-default numbers a profile may overr
 while the query encoder still learns: in an 80-step CPU run the logged loss then ended at
 6.55 instead of 5.60), ``moco_temperature`` (0.2). ImageNet MoCo weights (seed 002's
 IM1K-Unsup-MoCo) are not on the timm hub; ``init="imagenet"`` takes them from a file.
+
+Under DDP on GPUs the trainer makes every BatchNorm a ``SyncBatchNorm`` (statistics of the
+global batch, as one GPU with the whole batch; no shuffled BN), so N processes train like one.
 """
 
 from __future__ import annotations

@@ -244,7 +244,7 @@ def pretrained(cfg, ds, method: str, *, indices=None, init: str | Path = "scratc
                                mask_grid=m.mask_grid if method.startswith("ibot") else None)
     every = int(log_every or max(1, steps // 200))
     spec = TrainSpec(steps=steps, batch_size=batch, seed=int(cfg.seed),
-                     ckpt_every=max(1, steps // 10),
+                     ckpt_every=max(1, steps // 10), ckpt_minutes=float(s.get("checkpoint_minutes", 0)),
                      log_every=every, num_workers=int(s["num_workers"]), device=device,
                      progress=progress, desc=f"{method}{' ' + tag if tag else ''}")
     work = paths.cache_dir() / "pretrain-work" / final.name

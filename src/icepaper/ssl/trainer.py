@@ -14,10 +14,13 @@ scheduler object to save; RNGs are re-seeded from ``(seed, step, rank)``; forwar
 bf16 autocast on CUDA (fp32 on CPU); a non-finite loss (averaged over processes) stops
 the run with :class:`NonFiniteLossError` before any update, leaving the last good
 checkpoint untouched; backward; gradient clipping (``method.clip_grad``, global L2 norm);
-optimiser step; EMA update. Checkpoints (``last.pt``: model incl. EMA and buffers,
-optimiser, step, log, elapsed time) are written atomically every ``ckpt_every`` steps and
-at the end; ``log.csv`` holds step, loss, lr, momentum, teacher_temp, images_per_sec
-(every crop counted) and method-specific terms.
+optimiser step; EMA update. Under DDP, BatchNorm layers are synchronised across
+processes on GPUs (:func:`icepaper.ssl.ddp.sync_batchnorm`). Checkpoints (``last.pt``:
+model incl. EMA and buffers, optimiser, step, log, elapsed time) are written atomically
+every ``ckpt_every`` steps, every ``ckpt_minutes`` of wall time, on SIGUSR1 (training goes
+on) and on SIGTERM (training stops with :class:`TrainingInterrupted`), always at the end of
+a step (:mod:`icepaper.ssl.signals`), and at the end; ``log.csv`` holds step, loss, lr, momentum,
+teacher_temp, images_per_sec (every crop counted) and method-specific terms.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from icepaper.core.atomic import atomic_write_bytes
 from . import ddp
 from .base import SSLMethod
 from .data import MultiCropDataset, make_loader, seed_step
+from .signals import CheckpointSignals, TrainingInterrupted
 
 CHECKPOINT = "last.pt"
 LOG = "log.csv"
@@ -54,6 +58,7 @@ class TrainSpec:
     batch_size: int  # global batch (all processes together), images per step
     seed: int = 0
     ckpt_every: int = 0  # 0: checkpoint only at the end (and when stop_at is reached)
+    ckpt_minutes: float = 0.0  # also checkpoint after this much wall time (min); 0: off
     log_every: int = 1
     num_workers: int = 0
     device: str = "cpu"
@@ -116,6 +121,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: unreadable training checkpoint ({e})") from e
 
 
+def _checkpoint_due(spec: TrainSpec, step: int, since: float, signals: CheckpointSignals) -> tuple[bool, bool]:
+    """(write a checkpoint, stop) after ``step`` steps, ``since`` s after the last checkpoint;
+    the same answer on every process."""
+    save = bool(spec.ckpt_every) and step % spec.ckpt_every == 0
+    save = save or (spec.ckpt_minutes > 0 and since >= 60 * spec.ckpt_minutes)
+    save = signals.take_checkpoint() or save
+    return ddp.any_of(save, signals.stop is not None, device=spec.device)
+
+
 def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir: str | Path,
           *, stop_at: int | None = None) -> TrainOutput:
     """Train ``method`` on ``dataset`` for ``spec.steps`` steps, resuming from ``workdir``.
@@ -133,6 +147,7 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
     per_rank = spec.batch_size // world
 
     method.to(device)
+    ddp.sync_batchnorm(method, device)  # before the optimiser and DDP see the layers
     opt = method.make_optimizer()
     step, rows, elapsed = 0, [], 0.0
     if ckpt.exists():
@@ -168,62 +183,71 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
     method.train()
     t_prev = t_log = time.perf_counter()
     crops_since = 0
-    for views, masks in loader:
-        sched = method.schedule(step, spec.steps)
-        for g in opt.param_groups:
-            g["lr"] = sched["lr"]
-            if g.get("scheduled_wd"):
-                g["weight_decay"] = sched["weight_decay"]
-        seed_step(spec.seed, step, rank)
-        views = [v.to(device, non_blocking=True) for v in views]
-        n_views = len(views)
-        with _autocast(device):
-            loss, logs = model(views, masks, step=step, total=spec.steps)
-        loss_mean = ddp.mean_scalar(loss.detach().float())
-        loss_val = float(loss_mean)
-        if not math.isfinite(loss_val):
-            msg = (f"non-finite loss ({loss_val}) at step {step} of {method.name}; training stopped "
-                   f"before the update. ")
-            msg += (f"The last good checkpoint (step {load_checkpoint(ckpt)['step']}) is kept at {ckpt}."
-                    if ckpt.exists() else "No checkpoint was written yet.")
-            msg += " Lower the learning rate, raise warm-up, or train in fp32/bf16 (never fp16)."
+    t_ckpt = time.monotonic()
+    with CheckpointSignals() as signals:
+        for views, masks in loader:
+            sched = method.schedule(step, spec.steps)
+            for g in opt.param_groups:
+                g["lr"] = sched["lr"]
+                if g.get("scheduled_wd"):
+                    g["weight_decay"] = sched["weight_decay"]
+            seed_step(spec.seed, step, rank)
+            views = [v.to(device, non_blocking=True) for v in views]
+            n_views = len(views)
+            with _autocast(device):
+                loss, logs = model(views, masks, step=step, total=spec.steps)
+            loss_mean = ddp.mean_scalar(loss.detach().float())
+            loss_val = float(loss_mean)
+            if not math.isfinite(loss_val):
+                msg = (f"non-finite loss ({loss_val}) at step {step} of {method.name}; training stopped "
+                       f"before the update. ")
+                msg += (f"The last good checkpoint (step {load_checkpoint(ckpt)['step']}) is kept at {ckpt}."
+                        if ckpt.exists() else "No checkpoint was written yet.")
+                msg += " Lower the learning rate, raise warm-up, or train in fp32/bf16 (never fp16)."
+                if bar is not None:
+                    bar.close()
+                raise NonFiniteLossError(msg)
+            loss.backward()
+            method.after_backward(step)
+            clip = float(getattr(method, "clip_grad", 0.0) or 0.0)
+            if clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            method.momentum_update(sched["momentum"])
+            step += 1
+            crops_since += spec.batch_size * n_views
+            now = time.perf_counter()
+            elapsed += now - t_prev  # wall time of the step, data loading included
+            t_prev = now
+            if step % spec.log_every == 0 or step == stop:
+                row = {"step": step, "loss": loss_val, "lr": sched["lr"], "momentum": sched["momentum"],
+                       "teacher_temp": float(sched.get("teacher_temp", float("nan"))),
+                       "images_per_sec": crops_since / max(now - t_log, 1e-9),
+                       "seconds": elapsed}
+                for k, v in logs.items():
+                    if k != "teacher_temp":
+                        row[k] = float(v)
+                rows.append(row)
+                crops_since = 0
+                t_log = now
+                if bar is not None:
+                    bar.set_postfix(loss=f"{loss_val:.3f}", img_s=f"{row['images_per_sec']:.0f}")
             if bar is not None:
-                bar.close()
-            raise NonFiniteLossError(msg)
-        loss.backward()
-        method.after_backward(step)
-        clip = float(getattr(method, "clip_grad", 0.0) or 0.0)
-        if clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        method.momentum_update(sched["momentum"])
-        step += 1
-        crops_since += spec.batch_size * n_views
-        now = time.perf_counter()
-        elapsed += now - t_prev  # wall time of the step, data loading included
-        t_prev = now
-        if step % spec.log_every == 0 or step == stop:
-            row = {"step": step, "loss": loss_val, "lr": sched["lr"], "momentum": sched["momentum"],
-                   "teacher_temp": float(sched.get("teacher_temp", float("nan"))),
-                   "images_per_sec": crops_since / max(now - t_log, 1e-9),
-                   "seconds": elapsed}
-            for k, v in logs.items():
-                if k != "teacher_temp":
-                    row[k] = float(v)
-            rows.append(row)
-            crops_since = 0
-            t_log = now
-            if bar is not None:
-                bar.set_postfix(loss=f"{loss_val:.3f}", img_s=f"{row['images_per_sec']:.0f}")
+                bar.update(1)
+            save, halt = _checkpoint_due(spec, step, time.monotonic() - t_ckpt, signals)
+            if halt:
+                break
+            if save and step < stop:
+                save_checkpoint(ckpt, method, opt, step, rows, spec, elapsed)
+                t_ckpt = time.monotonic()
         if bar is not None:
-            bar.update(1)
-        if spec.ckpt_every and step % spec.ckpt_every == 0 and step < stop:
-            save_checkpoint(ckpt, method, opt, step, rows, spec, elapsed)
-    if bar is not None:
-        bar.close()
-    save_checkpoint(ckpt, method, opt, step, rows, spec, elapsed)
-    ddp.barrier()
+            bar.close()
+        save_checkpoint(ckpt, method, opt, step, rows, spec, elapsed)
+        ddp.barrier()
+        if signals.stop is not None:
+            raise TrainingInterrupted(f"{signals.stop} at step {step} of {spec.steps} ({method.name}): "
+                                      f"checkpoint written to {ckpt}; run the same command again to resume")
     log = pd.DataFrame(rows)
     if n_views is None:
         n_views = len(dataset[(0, 0)][0])
