@@ -9,7 +9,7 @@ NBVAL_OUT := build/nbval
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: paper test unit nbval smoke bench lint env clean-build
+.PHONY: paper test unit nbval smoke bench lint workshop env clean-build
 
 env: $(STAMP)
 
@@ -44,6 +44,9 @@ bench: $(STAMP)  ## throughput benchmarks (results in build/bench/)
 lint: $(STAMP)  ## ruff, and the committed notebooks are default-profile outputs (the pre-commit hooks)
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/python tools/check_notebooks.py
+
+workshop: $(STAMP)  ## student copies of the notebooks (outputs cleared, solutions replaced by stubs) in build/workshop/
+	$(BIN)/python tools/student_copies.py --out build/workshop/notebooks
 
 clean-build:
 	rm -rf build
