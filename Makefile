@@ -10,7 +10,7 @@ NBVAL_OUT := build/nbval
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: paper test unit nbval smoke bench lint lab env clean-build
+.PHONY: paper test unit nbval smoke bench lint lab workshop env clean-build
 
 env: $(STAMP)
 
@@ -48,6 +48,9 @@ lab: $(STAMP)  ## JupyterLab on notebooks/, to read and run the notebooks by han
 lint: $(STAMP)  ## ruff, and the committed notebooks are default-profile outputs (the pre-commit hooks)
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/python tools/check_notebooks.py
+
+workshop: $(STAMP)  ## student copies of the notebooks (outputs cleared, solutions replaced by stubs) in build/workshop/
+	$(BIN)/python tools/student_copies.py --out build/workshop/notebooks
 
 clean-build:
 	rm -rf build
