@@ -55,7 +55,7 @@ LONG_MODULES: dict[str, str] = {
                                 "with their bootstrap; ~90 of its lines are doctest examples",
     "icepaper.core.profiles": "mostly data: the three profiles' tables (~300 lines), plus the "
                               "--set checks that need them",
-    "icepaper.papers.ko2025": "one paper, as the layout asks: seed 000/001's numbers, the runs that "
+    "icepaper.papers.ko2025": "one paper, as the layout asks: Ko et al. 2025's numbers, the runs that "
                               "combine the chapters, and its claims (with doctests)",
     "icepaper.core.runner": "one job: run the notebooks with papermill, record run.json, resume",
 }

@@ -1,4 +1,4 @@
-"""Augmentation recipes: shapes, dtypes, determinism and the seed-000 domain changes."""
+"""Augmentation recipes: shapes, dtypes, determinism and the Ko et al. 2025 domain changes."""
 
 from __future__ import annotations
 

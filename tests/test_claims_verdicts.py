@@ -1,4 +1,4 @@
-"""Each claim of seed 002 (papers.chu2025) and of the anomaly sentences decided in both directions
+"""Each claim of Chu et al. 2025 (papers.chu2025) and of the anomaly sentences decided in both directions
 from small hand-made results: a clear effect holds, the opposite fails, noise is not resolved."""
 
 from __future__ import annotations

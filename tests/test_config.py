@@ -16,7 +16,7 @@ def test_setup_writes_figures_and_results(tmp_path):
     assert cfg.profile.name == "smoke" and cfg.uses_default_data and cfg.device in {"cpu", "cuda"}
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
-    png = cfg.save_figure(fig, "seed000_test")
+    png = cfg.save_figure(fig, "ko2025_test")
     assert png.exists() and png.with_suffix(".pdf").exists()
     cfg.record(accuracy=0.5)
     cfg.record(n=3)

@@ -1,4 +1,4 @@
-"""Label-budget study (seed 002): folds, nested budgets, labelling-cost arithmetic, an end-to-end run."""
+"""Label-budget study (Chu et al. 2025): folds, nested budgets, labelling-cost arithmetic, an end-to-end run."""
 
 from __future__ import annotations
 
@@ -332,7 +332,7 @@ def test_paper_figure_names():
 
     assert paper_figure("accuracy", "habit19") == "Fig. 4" and paper_figure("accuracy", "habit4") == "Fig. 9"
     assert paper_figure("cost", "cpi") == "Fig. 5" and paper_figure("generalization", "habit4") == "Fig. 12"
-    assert figure_file("loss", "habit19") == "seed002_figA2_loss_habit19"
+    assert figure_file("loss", "habit19") == "chu2025_figA2_loss_habit19"
     with pytest.raises(ValueError, match="unknown figure kind"):
         paper_figure("roc", "habit4")
 

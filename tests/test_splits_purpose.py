@@ -184,7 +184,7 @@ def test_curation_pool_is_the_pretraining_set(camp_ds, tmp_path, monkeypatch):
     assert not set(cur.pool.tolist()) & (test | held)
 
 
-def test_seed000_latent_curation_never_sees_test_images(camp_ds, tiny_cfg, served_rows):
+def test_ko2025_latent_curation_never_sees_test_images(camp_ds, tiny_cfg, served_rows):
     from icepaper.papers import ko2025
     from icepaper.ssl.pretrain import _indices_hash
 

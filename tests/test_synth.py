@@ -187,7 +187,7 @@ def test_class_imbalance_like_real_archives():
     assert share.get("bullet_rosette", 0) < 0.1
     assert share.iloc[0] / share.iloc[-1] > 20
     n19 = t.loc[t["campaign"] == "NASCENT19-like", "habit19"].value_counts(normalize=True)
-    assert n19[["Column", "CPC", "Column_aged"]].sum() > 0.4  # seed 002: 66.5 %
+    assert n19[["Column", "CPC", "Column_aged"]].sum() > 0.4  # Chu et al. 2025: 66.5 %
 
 
 def test_force_habit():

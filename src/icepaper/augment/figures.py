@@ -14,7 +14,7 @@ from .recipes import Recipe, build_recipe
 
 def step_by_step(img, name: str = "cssl", seed: int = 0, sizes: Mapping[str, Any] | None = None,
                  view: int | None = None) -> list[tuple[str, Image.Image]]:
-    """Apply each transform of a recipe's view on top of the previous one (seed 002 Fig. 3).
+    """Apply each transform of a recipe's view on top of the previous one (Chu et al. 2025 Fig. 3).
 
     Every step is applied (its probability is ignored) so each panel shows its effect;
     its random parameters are drawn under ``seed`` without touching the global RNG state.
@@ -62,7 +62,7 @@ def _show(ax, img, title: str = "") -> None:
 
 
 def plot_steps(rows: Mapping[str, Sequence[tuple[str, Image.Image]]]):
-    """Grid of ``step_by_step`` outputs, one row per recipe (seed 002 Fig. 3).
+    """Grid of ``step_by_step`` outputs, one row per recipe (Chu et al. 2025 Fig. 3).
 
     >>> import numpy as np, matplotlib.pyplot as plt
     >>> steps = step_by_step(np.full((32, 32), 200, np.uint8), "finetune")

@@ -3,7 +3,7 @@
 ``build_recipe(name, sizes)`` returns a :class:`Recipe`: called on one image it returns the
 list of augmented views the SSL methods train on. Recipes (``RECIPES``):
 
-``ibot_cpi`` (seed 000)
+``ibot_cpi`` (Ko et al. 2025)
     iBOT multi-crop (2 global crops, scale 0.25-1, plus ``n_local`` local crops, scale
     0.05-0.25) with the paper's three domain changes: no saturation/hue jitter (the images
     are monochrome), random vertical flips (a crystal has no "up"), and a narrower crop
@@ -18,14 +18,14 @@ list of augmented views the SSL methods train on. Recipes (``RECIPES``):
     and in ``params`` but are identities on a one-channel image (torchvision returns a
     one-channel image unchanged; they would be no-ops on an RGB copy of a grey image
     too, since grey has zero saturation); torchvision still draws their random factors.
-``cssl`` (seed 002 upstream, Sect. 3.1 and Fig. 3)
+``cssl`` (Chu et al. 2025 upstream, Sect. 3.1 and Fig. 3)
     resize (256/224 of the output size), random crop of 60-100 % of the area resized to the
     output size, colour jitter, Gaussian blur, solarise, horizontal *or* vertical flip,
     rotation by U(0, 180) deg; two views. The paper gives no probabilities or strengths; we
     use lightly's MoCo v2 jitter (p 0.8, brightness/contrast/saturation 0.4, no hue since
     the paper lists none) and blur (p 0.5), BYOL's solarise probability (0.2), flips with
     p 0.5, and always rotate [default].
-``finetune`` (seed 002 downstream)
+``finetune`` (Chu et al. 2025 downstream)
     resize, random crop of 60-100 % of the area, horizontal or vertical flip; one view.
 
 Grey images: the backbones use a one-channel stem (timm ``in_chans=1``, which adapts
@@ -83,10 +83,10 @@ GREY_NORMALIZE = {
     "mean": [round(sum(w * m for w, m in zip(LUMA_WEIGHTS, IMAGENET_NORMALIZE["mean"])), 4)],
     "std": [round(sum(w * s for w, s in zip(LUMA_WEIGHTS, IMAGENET_NORMALIZE["std"])), 4)],
 }
-CPI_CROP_RATIO = (0.9, 1 / 0.9)  # [default] seed 000 narrows the range but gives no number
+CPI_CROP_RATIO = (0.9, 1 / 0.9)  # [default] Ko et al. 2025 narrows the range but gives no number
 IMAGENET_CROP_RATIO = (3 / 4, 4 / 3)  # torchvision's RandomResizedCrop default
-CSSL_CROP_SCALE = (0.6, 1.0)  # seed 002: 60-100 % of the area keeps aggregates aggregates
-CSSL_RESIZE_FACTOR = 256 / 224  # seed 002: resize to 256, crop to 224
+CSSL_CROP_SCALE = (0.6, 1.0)  # Chu et al. 2025: 60-100 % of the area keeps aggregates aggregates
+CSSL_RESIZE_FACTOR = 256 / 224  # Chu et al. 2025: resize to 256, crop to 224
 
 
 # The original iBOT recipe as lightly implements it (IBOTTransform's defaults).
@@ -213,7 +213,7 @@ def _ibot(name: str, g: int, lsz: int, n_local: int, in_chans: int, cpi: bool) -
              view("global_2", g, d["global_crop_size"], gs, bp[1], d["solarization_prob"])]
     views += [view(f"local_{i + 1}", lsz, d["local_crop_size"], ls, bp[2], 0.0) for i in range(n_local)]
     if cpi:
-        notes = ["seed 000 domain changes: no saturation/hue jitter, random vertical flips (p 0.5), "
+        notes = ["Ko et al. 2025 domain changes: no saturation/hue jitter, random vertical flips (p 0.5), "
                  f"crop aspect ratio {ratio[0]:.3f}-{ratio[1]:.3f} instead of 3/4-4/3 [range is our default]",
                  "grayscale dropped (identity on grey images)"]
     else:
@@ -238,7 +238,7 @@ def _cssl(g: int, lsz: int, n_local: int, in_chans: int) -> Recipe:
             _rotate((0.0, 180.0)),
         ])
 
-    notes = ["seed 002 Sect. 3.1: resize 256, crop 60-100 % of the area to 224, colour jitter, blur, solarise, "
+    notes = ["Chu et al. 2025 Sect. 3.1: resize 256, crop 60-100 % of the area to 224, colour jitter, blur, solarise, "
              "horizontal or vertical flip, rotation 0-180 deg; sizes scaled by global_size/224",
              "probabilities and strengths are not in the paper: lightly MoCo v2 jitter/blur, BYOL solarise "
              "probability, flip p 0.5, rotation always [default]",
@@ -249,7 +249,7 @@ def _cssl(g: int, lsz: int, n_local: int, in_chans: int) -> Recipe:
 def _finetune(g: int, lsz: int, n_local: int, in_chans: int) -> Recipe:
     v = View("view", g, [_resize(round(g * CSSL_RESIZE_FACTOR)), _crop(g, CSSL_CROP_SCALE, IMAGENET_CROP_RATIO),
                          _hv_flip(0.5)])
-    notes = ["seed 002 fine-tuning: resize 256, crop 60-100 % of the area to 224, random flip; "
+    notes = ["Chu et al. 2025 fine-tuning: resize 256, crop 60-100 % of the area to 224, random flip; "
              "sizes scaled by global_size/224"]
     return Recipe("finetune", [v], 1, in_chans, notes)
 

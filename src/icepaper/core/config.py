@@ -66,7 +66,7 @@ class RunConfig:
     def save_figure(self, fig, name: str, dpi: int = 130) -> Path:
         """Save ``fig`` as ``<out>/figures/<name>.png`` and ``.pdf`` with fixed metadata.
 
-        ``name`` says which paper figure it reproduces, e.g. ``seed002_fig01_gallery``. Each
+        ``name`` says which paper figure it reproduces, e.g. ``chu2025_fig01_gallery``. Each
         file is written under a temporary name and renamed, so a killed run leaves no half figure.
         In a notebook the saved PNG is also shown in the cell (whatever the matplotlib backend),
         and the figure is closed so an inline backend does not show it twice. The name is listed

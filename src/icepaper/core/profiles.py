@@ -70,7 +70,7 @@ _SMOKE: dict[str, dict[str, Any]] = {
         "ibot_lr": 4e-3,  # AdamW lr per 256 images (x batch/256); see default
         "ibot_momentum": 0.99,  # teacher EMA momentum at step 0 (cosine to 1)
         "teacher_temp": 0.07,  # iBOT: warm-up 0.04 -> 0.07
-        "moco_lr": 0.3,  # LARS lr per 256 images (MoCo v2 / seed 002 default)
+        "moco_lr": 0.3,  # LARS lr per 256 images (MoCo v2 / Chu et al. 2025 default)
         "byol_lr": 0.2,  # LARS lr per 256 images (BYOL default)
         "moco_momentum": 0.99,  # key encoder EMA momentum (constant)
         "moco_queue": 64,
@@ -124,7 +124,7 @@ _SMOKE: dict[str, dict[str, Any]] = {
         "pseudo_habits": 8,  # k-means clusters standing in for habit classes on unlabelled data
         "gallery": 8,  # particles shown in the anomaly and mislabel galleries
     },
-    "rosettes": {  # notebook 08 (seed 003)
+    "rosettes": {  # notebook 08 (Ko 2024)
         "n_rosettes": 200,  # rosettes (3 views each), split 70/15/15
         "image_size": 48,  # px of each view, one um/px for the whole set
         "cnn_width": 8,
@@ -276,17 +276,17 @@ _PAPER: dict[str, dict[str, Any]] = {
         "proj_out": 256,
         "batch_size": 1024,
         "steps": 312_500,  # 100 epochs of CPI-3M at batch 1024
-        "resnet_steps": 100_000,  # [default] seed 002 gives no training length
+        "resnet_steps": 100_000,  # [default] Chu et al. 2025 gives no training length
         "moco_steps": 100_000,
         "warmup_steps": 31_250,
         "short_steps": 11_700,  # 10 epochs of CPI-H-1M at batch 1024
         "ibot_lr": 5e-4,  # iBOT ViT-S/16
         "ibot_momentum": 0.996,
         "teacher_temp": 0.07,  # iBOT ViT-S/16: warm-up 0.04 -> 0.07
-        "moco_lr": 0.3,  # [default] LARS lr per 256 images; seed 002 does not give its value
+        "moco_lr": 0.3,  # [default] LARS lr per 256 images; Chu et al. 2025 does not give its value
         "byol_lr": 0.2,  # [default] BYOL's LARS lr per 256 images
         "moco_queue": 65536,
-        "moco_momentum": 0.999,  # [default] MoCo v2 (constant); seed 002 gives none
+        "moco_momentum": 0.999,  # [default] MoCo v2 (constant); Chu et al. 2025 gives none
         "knn_images": 20000,
         "heldout_images": 4096,
         "num_workers": 12,
@@ -302,11 +302,11 @@ _PAPER: dict[str, dict[str, Any]] = {
         "budgets": "doubling",
         "min_budget": 128,
         "folds": 5,
-        "finetune": "all",  # seed 002: the whole network is fine-tuned
+        "finetune": "all",  # Chu et al. 2025: the whole network is fine-tuned
         "hidden": 4096,
         "epochs": 30,
         "min_steps": 300,
-        "batch_size": 256,  # seed 002: 4 GPUs x 64
+        "batch_size": 256,  # Chu et al. 2025: 4 GPUs x 64
         "lr": 0.05,
         "finetune_lr": 0.01,
         "baseline_img_size": 224,  # the baseline trains like the CSSL rows (same size, schedule, lr)

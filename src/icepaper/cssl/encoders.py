@@ -2,7 +2,7 @@
 
 * ``moco`` / ``byol``: the online encoders of notebook 03's MoCo v2 and BYOL runs
   (``icepaper.ssl.pretrain.pretrained``; cached by configuration, so running notebook 03
-  first makes them free here), transferred to the downstream network (seed 002 Table 4:
+  first makes them free here), transferred to the downstream network (Chu et al. 2025 Table 4:
   Semisup-MoCo, Semisup-BYOL).
 * ``supervised``: the baseline, the same architecture with a generic initialisation:
   ImageNet weights when a local weights file is given (``ICEPAPER_IMAGENET_WEIGHTS``, see

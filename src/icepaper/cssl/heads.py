@@ -1,4 +1,4 @@
-"""The downstream classifier of seed 002 (Sect. 3.4) and its training on cached features.
+"""The downstream classifier of Chu et al. 2025 (Sect. 3.4) and its training on cached features.
 
 ``MLPHead``: the paper's "3-layer MLP" counted as layers of neurons, like its projector
 (2048 -> 4096 -> 256): input (the encoder's pooled features), one hidden layer, output with

@@ -1,4 +1,4 @@
-"""Labelling cost, decreased overall accuracy and the inflection point (seed 002, Sect. 5.1).
+"""Labelling cost, decreased overall accuracy and the inflection point (Chu et al. 2025, Sect. 5.1).
 
 The paper's arithmetic (its Eqs. 11-12): with the overall accuracy of the full-label
 supervised baseline as the reference ``ROA`` and the time to label the full training set
@@ -8,7 +8,7 @@ as the reference ``RT``,
     TS_n  = RT - T_n            (hours)
 
 where ``OA_n`` is a model's accuracy with ``n`` labelled images and ``T_n`` the time to
-label them. Labelling times [fact, seed 002]: 6 s per basic-habit image, 60 s per
+label them. Labelling times [fact, Chu et al. 2025]: 6 s per basic-habit image, 60 s per
 complex-shape image; the paper used the 33 s average for every image (its 154 h at
 n = 2048 is (18864 - 2048) x 33 s). ``labelling_seconds`` does either: per class (the
 default here, using the labels actually drawn) or flat.
@@ -33,9 +33,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-BASIC_SECONDS = 6.0  # [fact] seed 002: average time to label a basic-habit image
-COMPLEX_SECONDS = 60.0  # [fact] seed 002: average time to label a complex-shape image
-FLAT_SECONDS = 33.0  # [fact] seed 002: the average it used for every image
+BASIC_SECONDS = 6.0  # [fact] Chu et al. 2025: average time to label a basic-habit image
+COMPLEX_SECONDS = 60.0  # [fact] Chu et al. 2025: average time to label a complex-shape image
+FLAT_SECONDS = 33.0  # [fact] Chu et al. 2025: the average it used for every image
 PROCESS_GROUPS = ("aged", "aggregate", "aged_aggregate")
 
 
@@ -54,7 +54,7 @@ def is_complex(label: str) -> bool:
 
 
 def process_group(label: str) -> str:
-    """'aged_aggregate', 'aged', 'aggregate' for complex shapes, else 'basic' (seed 002 Fig. 7).
+    """'aged_aggregate', 'aged', 'aggregate' for complex shapes, else 'basic' (Chu et al. 2025 Fig. 7).
 
     >>> process_group('Plate_aged_aggregate'), process_group('Column')
     ('aged_aggregate', 'basic')

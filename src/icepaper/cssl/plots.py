@@ -1,4 +1,4 @@
-"""The figures of seed 002's label-budget study, drawn from a :class:`StudyResult`.
+"""The figures of Chu et al. 2025's label-budget study, drawn from a :class:`StudyResult`.
 
 ``accuracy_boxes`` (Figs. 4, 9 and, with ``which="gen"``, 12), ``doa_vs_time_saved``
 and ``cost_figure`` (Figs. 5, 10), ``confusion_figure`` (Figs. 6, 7, 11), ``tsne_figure`` (Fig. 8),

@@ -1,4 +1,4 @@
-"""Cross-validation folds and nested label budgets for the label-budget study (seed 002, 3.5.1).
+"""Cross-validation folds and nested label budgets for the label-budget study (Chu et al. 2025, 3.5.1).
 
 * ``stratified_folds(labels, n_folds, seed)``: scikit-learn's ``StratifiedKFold`` with a
   seeded shuffle; returns ``(train_pos, val_pos)`` position arrays into ``labels``. Every

@@ -1,4 +1,4 @@
-"""The label-budget study of seed 002 (Sects. 3.5, 4.2, 5): budgets x folds x models x schemes.
+"""The label-budget study of Chu et al. 2025 (Sects. 3.5, 4.2, 5): budgets x folds x models x schemes.
 
 For every task (label scheme) the labelled pool of the training campaign is split into
 stratified folds (``cssl.folds``); inside each fold's training part a nested, stratified
@@ -7,7 +7,7 @@ every model, so curves are comparable. Each (fold, budget, model) run fits the 3
 MLP head (``finetune="head"``: on cached frozen-encoder features; ``"head+last"`` /
 ``"all"``: on images, see ``cssl.finetune``) and is scored on the fold's validation part
 (overall accuracy, per-class precision/recall/F1, confusion matrix) and, without further
-training, on the unseen campaign (generalization, seed 002 Sect. 3.5.2, Fig. 12).
+training, on the unseen campaign (generalization, Chu et al. 2025 Sect. 3.5.2, Fig. 12).
 
 The supervised baseline (``Encoder.end_to_end``) always trains encoder and head from its
 initialisation on the same budget's images (depth ``"all"``), with the ``cssl.baseline_*``
@@ -133,7 +133,7 @@ def _execute(cfg, ds, tasks: list[Task], encoders: dict[str, Encoder], out: Path
                      "gen_counts": np.bincount(task.y_gen, minlength=C).tolist()})
         pos_pool = np.array([where[int(r)] for r in task.pool])
         pos_gen = np.array([where[int(r)] for r in task.gen], dtype=np.int64)
-        # t-SNE inputs (seed 002 Fig. 8): a seeded subsample of the first fold's validation images
+        # t-SNE inputs (Chu et al. 2025 Fig. 8): a seeded subsample of the first fold's validation images
         va0 = folds[0][1]
         rng = np.random.default_rng(seed)
         sub = np.sort(rng.choice(va0, min(len(va0), int(sec["tsne_points"])), replace=False))

@@ -15,7 +15,7 @@ Which rows form the tasks (``plan_tasks``):
 
 The campaign choice lives in ``icepaper.data.splits.campaign_roles``: with its default
 choices the unseen campaign is also left out of every pretraining run
-(``data.splits.pretrain_indices``), so, as in seed 002, the encoders never see it before
+(``data.splits.pretrain_indices``), so, as in Chu et al. 2025, the encoders never see it before
 it is tested on. The pool (training campaign) and the unseen images never overlap.
 """
 

@@ -1,4 +1,4 @@
-"""2-D geometric features of particle images (docs/science.md §5; seed 000 baseline, seed 003).
+"""2-D geometric features of particle images (docs/science.md §5; Ko et al. 2025 baseline, Ko 2024).
 
 ``geometric_features(images, pixel_um)`` thresholds each dark-on-bright image, keeps the
 largest external contour (OpenCV) and measures it. Lengths are in um when ``pixel_um`` is
@@ -33,9 +33,9 @@ convex hull area/perimeter, ``A_c`` area of the minimum enclosing circle):
 - ``area_ratio`` A / A_c, ``perimeter_area_ratio`` P / A
 - ``max_dim`` diameter of the minimum enclosing circle (a Dmax-like size)
 
-``BASELINE_13`` is the 13-feature set used for the seed-000 logistic-regression baseline
+``BASELINE_13`` is the 13-feature set used for the Ko et al. 2025 logistic-regression baseline
 [default choice: the cocpit-style list of size and shape descriptors]; ``TALK_7`` the seven
-features of the seed-003 talk.
+features of the Ko 2024 talk.
 """
 
 from __future__ import annotations
@@ -54,14 +54,14 @@ FEATURES = [
     "extreme_points", "extreme_spread", "area_ratio", "perimeter_area_ratio", "max_dim",
 ]
 
-# seed 000's 13 geometric features (sizes and shape ratios).
+# Ko et al. 2025's 13 geometric features (sizes and shape ratios).
 BASELINE_13 = [
     "perimeter", "area", "hull_perimeter", "equiv_diameter", "circularity", "roundness",
     "solidity", "complexity", "aspect_ratio", "elliptical_aspect_ratio", "extreme_spread",
     "area_ratio", "perimeter_area_ratio",
 ]
 
-# the seed-003 talk's seven features (two views -> 14 columns).
+# the Ko 2024 talk's seven features (two views -> 14 columns).
 TALK_7 = [
     "aspect_ratio", "elliptical_aspect_ratio", "extreme_points", "area", "area_ratio",
     "complexity", "circularity",

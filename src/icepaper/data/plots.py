@@ -55,7 +55,7 @@ def counts_by(meta: pd.DataFrame, row: str, col: str) -> pd.DataFrame:
 
 
 def class_distribution(meta: pd.DataFrame, scheme: str, by: str = "campaign", ax=None, log: bool = True):
-    """Grouped horizontal bars of class counts per group (seed 002 Fig. 1, left)."""
+    """Grouped horizontal bars of class counts per group (Chu et al. 2025 Fig. 1, left)."""
     tab = counts_by(meta, by, scheme).T
     tab = tab.loc[tab.sum(axis=1).sort_values().index]
     if ax is None:

@@ -1,4 +1,4 @@
-"""Rare-habit and label-noise discovery from embeddings alone (the future work of seed 000).
+"""Rare-habit and label-noise discovery from embeddings alone (the future work of Ko et al. 2025).
 
 * ``knn_anomaly_scores``: mean cosine distance (1 - cos) of each particle to its k nearest
   neighbours in a reference set (faiss inner-product search on unit vectors). Scoring

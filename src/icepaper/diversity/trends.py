@@ -1,4 +1,4 @@
-"""Habit diversity by temperature, particle size, campaign and class (seed 000/001's analysis).
+"""Habit diversity by temperature, particle size, campaign and class (Ko et al. 2025's analysis).
 
 ``analyse_diversity`` cuts the metadata into groups (equal-count temperature bins in deg C,
 equal-count bins of log10 dmax in um, campaigns, habit classes), runs ``kappa.kappa_by_group``
@@ -40,7 +40,7 @@ def analysis_rows(meta: pd.DataFrame | None, n: int | None = None) -> tuple[np.n
     ...                      "cpi": ["plate", "blank", None, "column"]})
     >>> rows, what = analysis_rows(meta)
     >>> rows.tolist(), what
-    ([0, 3], '2 of 4 particles: CPI particles (seed 000 is a CPI study), without blank frames')
+    ([0, 3], '2 of 4 particles: CPI particles (Ko et al. 2025 is a CPI study), without blank frames')
     """
     if meta is None:
         return np.arange(int(n or 0)), "all particles (no metadata)"
@@ -50,7 +50,7 @@ def analysis_rows(meta: pd.DataFrame | None, n: int | None = None) -> tuple[np.n
         inst = meta["instrument"].astype("string")
         if inst.nunique() > 1 and (inst == "CPI").any():
             keep &= (inst == "CPI").fillna(False).to_numpy()
-            what.append("CPI particles (seed 000 is a CPI study)")
+            what.append("CPI particles (Ko et al. 2025 is a CPI study)")
     if "cpi" in meta.columns:
         blank = (meta["cpi"].astype("string") == "blank").fillna(False).to_numpy()
         if blank.any():

@@ -1,4 +1,4 @@
-"""Chu et al. 2025 (seed 002): the paper's figures and findings, checked against a
+"""Chu et al. 2025: the paper's figures and findings, checked against a
 :class:`icepaper.cssl.StudyResult` (numbers computed, never typed in; notebook 06).
 
 ``paper_figure`` / ``figure_file`` name the paper's figure for each view and scheme.
@@ -32,7 +32,7 @@ from icepaper.cssl.metrics import (
 
 SIMILAR_PP = 2.0  # [default] two accuracies within this many percentage points count as "similar"
 
-# seed 002's figure for each view; the 4-category scheme has its own, any other scheme
+# Chu et al. 2025's figure for each view; the 4-category scheme has its own, any other scheme
 # (19 categories, a user's classes) the 19-category one
 _FIGURES = {"accuracy": ("4", "9"), "cost": ("5", "10"), "confusion_basic": ("6", "11"),
             "confusion_process": ("7", "11"),
@@ -48,8 +48,8 @@ def paper_figure(kind: str, scheme: str) -> str:
 
 
 def figure_file(kind: str, scheme: str) -> str:
-    """File name of a saved figure, e.g. ``seed002_fig9_accuracy_habit4``."""
-    return f"seed002_fig{paper_figure(kind, scheme)[5:]}_{kind}_{scheme}"
+    """File name of a saved figure, e.g. ``chu2025_fig9_accuracy_habit4``."""
+    return f"chu2025_fig{paper_figure(kind, scheme)[5:]}_{kind}_{scheme}"
 
 
 # --------------------------------------------------------------------------- confusion views
@@ -216,7 +216,7 @@ def _cost_claims(res, s: str, fig: str, paper: str) -> list[dict]:
     knee = _fold_table(res, s, "moco").get(inf["budget"])
     if ref is None or knee is None:
         v = V.unresolved("<=", 0.0, "no per-fold runs at the knee or the full budget")
-    else:  # per fold: DOA = baseline OA with all labels - MoCo OA at the knee (seed 002's definition)
+    else:  # per fold: DOA = baseline OA with all labels - MoCo OA at the knee (Chu et al. 2025's definition)
         v = V.compare_folds((ref - knee.reindex(ref.index)).to_numpy(), relation="<=", margin=0.0, reference=5.0)
     share = inf["time_saved_h"] / rt * 100 if rt else float("nan")
     doa = f"{inf['doa']:.1f} pp" + (f" [{v.low + 5:.1f}, {v.high + 5:.1f}]" if np.isfinite(v.low) else "")
@@ -378,7 +378,7 @@ COLUMNS = ["figure", "claim", "paper", "ours", "verdict", "agrees", "rule"]
 
 
 def paper_claims(res) -> pd.DataFrame:
-    """One row per finding of seed 002: figure, claim, paper, ours (estimate and interval),
+    """One row per finding of Chu et al. 2025: figure, claim, paper, ours (estimate and interval),
     verdict (holds / fails / not resolved), agrees (True / False / None for the same) and the rule."""
     rows: list[dict] = []
     s19, s4 = _scheme(res, "habit19"), _scheme(res, "habit4")

@@ -1,4 +1,4 @@
-"""Ko 2024 (seed 003) and its published follow-up: the test-set numbers of the rosette models
+"""Ko 2024 and its published follow-up: the test-set numbers of the rosette models
 (one and two views) and the paper's orderings checked against ours (notebook 08), as three-state
 verdicts from a paired bootstrap over the test rosettes (``icepaper.core.verdicts``)."""
 

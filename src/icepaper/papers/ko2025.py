@@ -1,11 +1,11 @@
-"""Ko et al. 2025 (seeds 000/001): the paper's published numbers and claims, and the runs that
+"""Ko et al. 2025: the paper's published numbers and claims, and the runs that
 combine the chapters the way the paper does.
 
 Numbers: ``PAPER_TABLE`` (CPI-21K kNN / logistic-regression accuracy, %), ``ABLATION``,
 ``PAPER_TRENDS`` (signs of d kappa / dx), ``PAPER_COMPUTE`` (compute of the curated runs
 relative to the full run), ``PAPER_SCALE``.
-Orchestration: ``seed000_runs`` (notebooks 04, 05: full run -> latent curation -> curated
-from scratch -> curated + init + short), ``seed000_backbones`` (notebook 05's rows).
+Orchestration: ``ko2025_runs`` (notebooks 04, 05: full run -> latent curation -> curated
+from scratch -> curated + init + short), ``ko2025_backbones`` (notebook 05's rows).
 Claims: ``ablation_table``, ``orderings`` (notebook 05: three-state verdicts from a paired
 bootstrap over the test images, ``icepaper.core.verdicts``), and, re-exported from
 ``ko2025_trends``, ``verdicts``, ``trend_verdict``, ``compare_trends``, ``sensitivity_verdict``,
@@ -79,7 +79,7 @@ ABLATION = [  # (paper configuration, our row, paper logistic-regression accurac
     ("Curation + initialization + short training", SHORT, 84.39),
 ]
 
-#: Compute of each seed-000 run relative to the from-scratch run on all images. Ko et al. 2025
+#: Compute of each Ko et al. 2025 run relative to the from-scratch run on all images. Ko et al. 2025
 #: (000: "Method > Key Designs" 2 and 3, and "Highlights"): the curated CPI-H-1M is "one-third
 #: the size" of CPI-3M (1.2 M of 3.2 M images, i.e. 0.375), trained for the same 100 epochs (main
 #: table); curated + ImageNet init + 10 epochs needs "approximately 30x less computation".
@@ -93,20 +93,20 @@ PAPER_COMPUTE = {"full": 1.0, "curated": 1 / 3, "curated+init+short": 1 / 30}
 PAPER_SCALE = "ViT-S/16 at 224 px, 100 epochs on 3.2 M CPI images, tested on CPI-21K (21,000 labelled images)"
 
 
-# ----------------------------------------------------------------------------- seed 000 runs
+# ----------------------------------------------------------------------------- Ko et al. 2025 runs
 
 IMAGENET_ENV = ENV_WEIGHTS  # path of a local ImageNet iBOT ViT-S/16 checkpoint
 
 
 def curated_steps(cfg, n_curated: int, n_full: int) -> int:
     """Steps of the from-scratch run on the curated subset: the full run's number of epochs
-    (seed 000 trains CPI-3M and CPI-H-1M for 100 epochs each), at least 1."""
+    (Ko et al. 2025 trains CPI-3M and CPI-H-1M for 100 epochs each), at least 1."""
     return max(1, int(round(int(cfg.profile.pretrain["steps"]) * n_curated / max(n_full, 1))))
 
 
 @dataclass
-class Seed000Runs:
-    """The seed-000 runs: full (notebook 03), curated from scratch, curated + init + short."""
+class Ko2025Runs:
+    """The Ko et al. 2025 runs: full (notebook 03), curated from scratch, curated + init + short."""
 
     full: Any
     curation: Curation
@@ -136,7 +136,7 @@ class Seed000Runs:
 
 
 def latent_curation(cfg, ds):
-    """Steps 1-2 of seed 000 (cached): the notebook-03 iBOT-vMF run on the pretraining set (no
+    """Steps 1-2 of Ko et al. 2025 (cached): the notebook-03 iBOT-vMF run on the pretraining set (no
     ``test`` image, not the unseen campaign), its (len(ds), D) float16 embeddings and the
     curation of that same set in that latent space. Returns (run, embeddings, curation)."""
     full = pretrained(cfg, ds, "ibot_vmf")
@@ -153,7 +153,7 @@ def retraining_unavailable(cfg, n_curated: int) -> str:
     return ""
 
 
-def seed000_runs(cfg, ds) -> Seed000Runs:
+def ko2025_runs(cfg, ds) -> Ko2025Runs:
     """Seed 000's pretraining recipe at profile scale (every step cached; notebooks 04 and 05).
 
     1. iBOT-vMF from scratch on the pretraining set (the notebook-03 run; no ``test`` image);
@@ -178,7 +178,7 @@ def seed000_runs(cfg, ds) -> Seed000Runs:
                 "includes that network's training")
     short = pretrained(cfg, ds, "ibot_vmf", indices=cur.indices, init=init,
                        steps=int(cfg.profile.pretrain["short_steps"]), tag="curated+init+short")
-    return Seed000Runs(full, cur, curated, short, init, note, emb)
+    return Ko2025Runs(full, cur, curated, short, init, note, emb)
 
 
 def scale_line(cfg, ds, splits: Mapping[str, np.ndarray], scheme: str = DEFAULT_SCHEME) -> str:
@@ -211,11 +211,11 @@ def scale_line(cfg, ds, splits: Mapping[str, np.ndarray], scheme: str = DEFAULT_
             f"Paper: {PAPER_SCALE}.")
 
 
-def seed000_backbones(cfg, ds, runs=None) -> tuple[dict[str, Any], dict[str, str], str]:
-    """(backbone file or None of every row of seed 000's main table, {row: why it has none},
+def ko2025_backbones(cfg, ds, runs=None) -> tuple[dict[str, Any], dict[str, str], str]:
+    """(backbone file or None of every row of Ko et al. 2025's main table, {row: why it has none},
     the short run's initialisation note or "").
 
-    The runs are trained/cached on demand (``runs``: ``seed000_runs(cfg, ds)`` when
+    The runs are trained/cached on demand (``runs``: ``ko2025_runs(cfg, ds)`` when
     already at hand). When the curated subset is smaller than one pretraining batch
     (``retraining_unavailable``) the two curated rows have no network, and say why.
     """
@@ -229,12 +229,12 @@ def seed000_backbones(cfg, ds, runs=None) -> tuple[dict[str, Any], dict[str, str
         if small:
             why.update({CURATED: small, SHORT: small})
             return {**files, FULL: full.backbone, CURATED: None, SHORT: None}, why, ""
-        runs = seed000_runs(cfg, ds)
+        runs = ko2025_runs(cfg, ds)
     return ({**files, FULL: runs.full.backbone, CURATED: runs.curated.backbone, SHORT: runs.short.backbone},
             why, runs.init_note)
 
 
-def plot_run_losses(runs: Seed000Runs):
+def plot_run_losses(runs: Ko2025Runs):
     """Training loss per logged step of the full, curated and curated + init + short runs."""
     import matplotlib.pyplot as plt
 

@@ -1,4 +1,4 @@
-"""Ko et al. 2025 (seeds 000/001), habit diversity (notebook 07): the paper's trends and every
+"""Ko et al. 2025, habit diversity (notebook 07): the paper's trends and every
 sentence that checks them on our numbers (``ko2025`` re-exports these names).
 
 Slope verdicts are three-state (``icepaper.core.verdicts``): holds / fails / not resolved from the
@@ -166,12 +166,12 @@ def sensitivity_verdict(reports: dict[str, DiversityReport]) -> str:
 
 def similarity_verdict(sim: pd.DataFrame) -> str:
     """Sentence: mean within- vs between-class cosine similarity, how many classes are more
-    similar inside than to any other class, and whether that matches seed 000's separated clusters.
+    similar inside than to any other class, and whether that matches Ko et al. 2025's separated clusters.
 
     >>> sim = pd.DataFrame([[0.9, 0.2], [0.2, 0.8]], index=["plate", "column"], columns=["plate", "column"])
     >>> print(similarity_verdict(sim))  # doctest: +NORMALIZE_WHITESPACE
     Mean cosine similarity within a class 0.850 vs between classes 0.200; 2 of 2 classes are more
-    similar inside than to any other class (seed 000 saw habits as separated clusters: ours agrees).
+    similar inside than to any other class (Ko et al. 2025 saw habits as separated clusters: ours agrees).
     The closest pair of classes is plate / column (0.200). (A count of mean similarities without an
     interval: descriptive, not a three-state verdict.)
     """
@@ -185,7 +185,7 @@ def similarity_verdict(sim: pd.DataFrame) -> str:
                else "ours does not reproduce it")
     return (f"Mean cosine similarity within a class {within:.3f} vs between classes {between:.3f}; "
             f"{separated} of {k} classes are more similar inside than to any other class "
-            f"(seed 000 saw habits as separated clusters: {verdict}). The closest pair of classes is "
+            f"(Ko et al. 2025 saw habits as separated clusters: {verdict}). The closest pair of classes is "
             f"{sim.index[i]} / {sim.columns[j]} ({a[i, j]:.3f}). (A count of mean similarities without an "
             f"interval: descriptive, not a three-state verdict.)")
 

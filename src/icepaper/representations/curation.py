@@ -21,7 +21,7 @@ Vo et al. (2024), "Automatic data curation for self-supervised learning" (docs/s
 ``curate(cfg, ds, embeddings)`` runs both with the profile's sizes on the default pretraining
 set (no ``test`` image, nothing of the unseen campaign) and caches the result;
 Seed 000's pipeline around it (the notebook-03 network's latent space, the runs on the curated
-subset) is ``papers.ko2025.seed000_runs``.
+subset) is ``papers.ko2025.ko2025_runs``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Frozen-embedding probes (seed 000): weighted kNN, logistic regression, geometric baseline.
+"""Frozen-embedding probes (Ko et al. 2025): weighted kNN, logistic regression, geometric baseline.
 
 All probes fit on the labelled ``train`` rows only, use ``val`` only to choose the logistic
 regression's C, and report accuracy (%) on the held-out labelled ``test`` rows (the role of
@@ -52,7 +52,7 @@ def probe_population(ds, instrument: str = PROBE_INSTRUMENT) -> tuple[np.ndarray
     >>> ds = SimpleNamespace(meta=pd.DataFrame({"instrument": ["CPI", "HOLIMO", "CPI", None]}))
     >>> keep, what = probe_population(ds)
     >>> keep.tolist(), what
-    ([True, False, True, False], "CPI images only (2 of 4; seed 000 is a CPI study, the other instruments' images (HOLIMO: 1, unknown: 1) are left out)")
+    ([True, False, True, False], "CPI images only (2 of 4; Ko et al. 2025 is a CPI study, the other instruments' images (HOLIMO: 1, unknown: 1) are left out)")
     >>> probe_population(SimpleNamespace(meta=pd.DataFrame({"split": ["train", "test"]})))[1]
     'all images (no instrument column in the metadata)'
     """
@@ -68,7 +68,7 @@ def probe_population(ds, instrument: str = PROBE_INSTRUMENT) -> tuple[np.ndarray
         return keep, f"all images ({instrument} only)"
     other = inst[~keep].fillna("unknown").value_counts()
     others = ", ".join(f"{k}: {v}" for k, v in other.items())
-    return keep, (f"{instrument} images only ({int(keep.sum())} of {n}; seed 000 is a {instrument} study, "
+    return keep, (f"{instrument} images only ({int(keep.sum())} of {n}; Ko et al. 2025 is a {instrument} study, "
                   f"the other instruments' images ({others}) are left out)")
 
 
@@ -349,7 +349,7 @@ def probe_table(
     return pd.DataFrame(rows).set_index("model")
 
 
-# --------------------------------------------------------------------------- seed 000 pipeline
+# --------------------------------------------------------------------------- Ko et al. 2025 pipeline
 
 
 def probe_rows(ds, scheme: str = DEFAULT_SCHEME, caps: Mapping[str, int | None] | None = None,
@@ -395,7 +395,7 @@ def evaluate_backbones(cfg, ds, files: Mapping[str, Any], scheme: str = DEFAULT_
     return results, test_emb, sp
 
 
-# --------------------------------------------------------------------------- seed 000 tables and figures
+# --------------------------------------------------------------------------- Ko et al. 2025 tables and figures
 
 
 def plot_pca(emb: np.ndarray, labels, ax=None, max_classes: int = 10, seed: int = 0):

@@ -1,4 +1,4 @@
-"""Synthetic bullet-rosette datasets: 3-D ground truth plus multi-view silhouettes (seed 003).
+"""Synthetic bullet-rosette datasets: 3-D ground truth plus multi-view silhouettes (Ko 2024).
 
 ``generate_rosettes(n, image_size, seed)`` draws ``n`` rosettes (``rosettes.sample_rosette``),
 computes their exact properties (``rosettes.rosette_properties``) and renders, per rosette,

@@ -1,4 +1,4 @@
-"""3-D bullet rosettes with exact volume, surface area and bounding-sphere properties (seed 003).
+"""3-D bullet rosettes with exact volume, surface area and bounding-sphere properties (Ko 2024).
 
 Geometry (docs/science.md §4): a central sphere of radius ``r0`` and ``n`` bullets. Each
 bullet is a regular hexagonal prism (circumradius ``a``, half-length ``c``, so length
@@ -7,7 +7,7 @@ at the centre and is sunk ``h0`` into the sphere: along the arm direction ``d`` 
 at distance ``r0 - h0``, the pyramid base at ``r0 - h0 + hp`` and the outer basal face at
 ``r0 - h0 + hp + 2c`` [default reading of "sunk into the sphere by h0"].
 
-Sampling [fact, the published follow-up of seed 003]: n = 4..10 (2..10 allowed);
+Sampling [fact, the published follow-up of Ko 2024]: n = 4..10 (2..10 allowed);
 a ~ U(9.4, 33.9) um; c/a ~ U(1.19, 5.75); r0 = f a (0.5 + 0.5 (n-4)/8);
 hp = f r0 (1 + 0.5 (n-4)/8); h0 = f r0 / 2, each f ~ U(0.8, 1.2) drawn anew; per arm
 a and c are scaled by U(0.8, 1.2). Arm directions are a spherical code (Thomson points from a

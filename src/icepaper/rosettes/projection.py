@@ -1,4 +1,4 @@
-"""Orthographic silhouettes of bullet rosettes at a fixed um per pixel (seed 003).
+"""Orthographic silhouettes of bullet rosettes at a fixed um per pixel (Ko 2024).
 
 A view is a rotation ``R`` of the rosette followed by an orthographic projection onto the
 image plane (x right, y down; the probe looks along +z). Second views rotate the rosette by

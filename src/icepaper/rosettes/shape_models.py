@@ -1,4 +1,4 @@
-"""Predict 3-D rosette properties from 2-D projections: feature models and image models (seed 003).
+"""Predict 3-D rosette properties from 2-D projections: feature models and image models (Ko 2024).
 
 Targets: ``rho_eff`` and ``sa_eff`` (regression; R^2 and RMSE on the test split) and
 ``n_arms`` (classification; balanced accuracy and the confusion matrix normalised by row).

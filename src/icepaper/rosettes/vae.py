@@ -1,4 +1,4 @@
-"""Variational autoencoders for crystal images and what their latent spaces show (seed 003, part 2).
+"""Variational autoencoders for crystal images and what their latent spaces show (Ko 2024, part 2).
 
 - ``ConvVAE``: the talk's small convolutional VAE (two stride-2 convolutions, a dense layer,
   a 2-D latent by default) at 28 x 28.

@@ -38,8 +38,8 @@ import torch
 from torch import nn
 
 # The ImageNet weights the papers start from, by the timm architecture the profile names.
-# seed 000 used ImageNet iBOT ViT-S/16 weights (not on the timm hub: give them as a file);
-# the closest hub weights are DINO's. seed 002 used ImageNet MoCo / BYOL ResNet-50
+# Ko et al. 2025 used ImageNet iBOT ViT-S/16 weights (not on the timm hub: give them as a file);
+# the closest hub weights are DINO's. Chu et al. 2025 used ImageNet MoCo / BYOL ResNet-50
 # weights (not on the hub either); the hub default is a supervised ResNet.
 IMAGENET_HUB = {
     "vit_small_patch16_224": "vit_small_patch16_224.dino",

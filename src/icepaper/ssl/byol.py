@@ -1,9 +1,9 @@
-"""BYOL on a timm ResNet (seed 002's Unsup-BYOL upstream network), from lightly's pieces.
+"""BYOL on a timm ResNet (Chu et al. 2025's Unsup-BYOL upstream network), from lightly's pieces.
 
 Online network: ResNet + projector (``proj_hidden`` -> ``proj_out``, lightly
 ``BYOLProjectionHead``) + predictor (lightly ``BYOLPredictionHead``); target network: EMA
 of the online encoder and projector (cosine momentum ``byol_momentum`` (0.99) -> 1).
-Loss: seed 002's eq. 2, ``2 - 2 cos(p, z')``, symmetrised over the two crops (lightly
+Loss: Chu et al. 2025's eq. 2, ``2 - 2 cos(p, z')``, symmetrised over the two crops (lightly
 ``NegativeCosineSimilarity``: 2 - 2 cos = 2 + 2 * NCS). LARS with base lr ``byol_lr``
 (0.2 per 256 images, as BYOL) and weight decay ``byol_wd`` (1.5e-6), warm-up then cosine.
 """

@@ -1,4 +1,4 @@
-"""iBOT and iBOT-vMF on a timm ViT (seed 000's pretraining), built from lightly's pieces.
+"""iBOT and iBOT-vMF on a timm ViT (Ko et al. 2025's pretraining), built from lightly's pieces.
 
 - Backbones: lightly ``MaskedVisionTransformerTIMM`` around the timm ViT of
   :func:`icepaper.ssl.backbones.create_backbone` (one grey channel); the student has linear

@@ -1,4 +1,4 @@
-"""MoCo v2 on a timm ResNet (seed 002's Unsup-MoCo upstream network), from lightly's pieces.
+"""MoCo v2 on a timm ResNet (Chu et al. 2025's Unsup-MoCo upstream network), from lightly's pieces.
 
 Seed 002 (section 3.2-3.3, 4.1): ResNet-50 encoder, projector 2048 -> 4096 -> 256
 (``proj_hidden``, ``proj_out`` of the profile; lightly ``MoCoProjectionHead``), online
@@ -12,7 +12,7 @@ through K (MoCo v2's asymmetric loss). Paper-default numbers a profile may overr
 ``moco_lr`` (LARS base lr per 256 images, 0.3), ``moco_wd`` (1e-6), ``moco_momentum``
 (0.99, constant as in MoCo v2; a cosine schedule to 1, as BYOL's, freezes the key encoder
 while the query encoder still learns: in an 80-step CPU run the logged loss then ended at
-6.55 instead of 5.60), ``moco_temperature`` (0.2). ImageNet MoCo weights (seed 002's
+6.55 instead of 5.60), ``moco_temperature`` (0.2). ImageNet MoCo weights (Chu et al. 2025's
 IM1K-Unsup-MoCo) are not on the timm hub; ``init="imagenet"`` takes them from a file.
 
 Under DDP on GPUs the trainer makes every BatchNorm a ``SyncBatchNorm`` (statistics of the
@@ -89,7 +89,7 @@ class MomentumResNet(SSLMethod):
         update_momentum(self.projection_head, self.projection_head_momentum, m=m)
 
     def export_model(self) -> nn.Module:
-        """The online encoder (seed 002 transfers the online encoder downstream)."""
+        """The online encoder (Chu et al. 2025 transfers the online encoder downstream)."""
         return self.backbone
 
     def online(self, x: Tensor) -> Tensor:

@@ -90,7 +90,7 @@ def build_cpc(d: float, rng) -> Geometry:
 
 
 def build_lollipop(d: float, rng) -> Geometry:
-    """A drizzle drop frozen on the end of a column (seed 002, Table 2)."""
+    """A drizzle drop frozen on the end of a column (Chu et al. 2025, Table 2)."""
     ar = column_aspect(d, rng)
     r = 0.5 * ar * rng.uniform(1.1, 2.2)
     g = Geometry([prism(0.5 * ar, 1.0)])

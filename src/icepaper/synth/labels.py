@@ -10,14 +10,14 @@ schemes are always consistent with each other.
 Schemes (spellings are exactly those of the papers):
 
 ``habit19``
-    The HOLIMO scheme of Chu et al. 2025 (seed 002, Table 2): 7 basic habits and 12
+    The HOLIMO scheme of Chu et al. 2025 (Table 2): 7 basic habits and 12
     complex shapes. Needles count as ``Column``, stellar and dendritic plates as
     ``Plate``, plate-like polycrystals (several plates grown together) as
     ``Plate_aggregate`` (``Plate_aged_aggregate`` when rimed). Constructions that have no
     HOLIMO category (bullet and budding rosettes, liquid drops, imaging artefacts) are
     missing (NA); none of them occurs in the HOLIMO campaigns.
 ``habit4``
-    The column family of seed 002 (``Column``, ``Column_aged``, ``Column_aggregate``,
+    The column family of Chu et al. 2025 (``Column``, ``Column_aged``, ``Column_aggregate``,
     ``Column_aged_aggregate``); NA for every other particle.
 ``cpi``
     cocpit-like CPI classes in snake_case (``compact_irregular``, ``bullet_rosette``...).
@@ -127,7 +127,7 @@ _H19_STEM = {
 _H19_BASIC_NAME = {"Droplet": "Frozen droplet"}
 
 #: Which processes a base habit can undergo (infeasible HOLIMO combinations excluded,
-#: as in seed 002: no aged Lollipop/CPC/Irregular, nothing for Small or liquid drops).
+#: as in Chu et al. 2025: no aged Lollipop/CPC/Irregular, nothing for Small or liquid drops).
 CAN_AGE: frozenset[str] = frozenset(
     {"column", "needle", "plate", "stellar", "frozen_droplet", "planar_polycrystal"}
 )

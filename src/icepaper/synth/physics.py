@@ -11,7 +11,7 @@ near -15 C and rare colder than -20 C [fact]; riming needs supercooled liquid (m
 warmer than -20 C) [fact]; mean size grows with temperature (tens of um near -60 C,
 ~200 um near -30 C, 0.5-1 mm warmer than -10 C) [fact for the trend, default for the
 numbers]. Every numerical coefficient below is a [default] chosen to reproduce these
-regimes and the class mixes of the real campaigns (seed 002 Fig. 1; docs/science.md §1).
+regimes and the class mixes of the real campaigns (Chu et al. 2025 Fig. 1; docs/science.md §1).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ transmit light (brighter when seen face-on) separated by dark edges, defocus blu
 bright halo outside the edge, a bright centre spot on drops (lens effect), horizontal
 streak noise, particles cut off by the frame edge.
 
-``HOLIMO`` (holographic imager HOLIMO3B, seed 002): the reconstructed amplitude is a grey
+``HOLIMO`` (holographic imager HOLIMO3B, Chu et al. 2025): the reconstructed amplitude is a grey
 image with a dark particle, weak facet contrast, granular speckle noise and ringing
 fringes around the edges; pixels are coarser (3.5 um [default]) and the optics blur more.
 
