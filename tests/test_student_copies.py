@@ -127,12 +127,21 @@ def test_student_copy_has_no_solutions_and_no_outputs(path):
             assert cell["outputs"] == [] and cell["execution_count"] is None
         assert "injected-parameters" not in _tags(cell)
     assert "papermill" not in student["metadata"]
-    # the checked and the assertion cells stay
+    # the test scaffolding (tagged remove-cell) is left out; every other cell stays
     kept = [_src(c) for c in student["cells"]]
     for cell in nb["cells"]:
-        src = _src(cell)
-        if "NBVAL_CHECK_OUTPUT" in src or src.lstrip().startswith("assert") or "\nassert " in src:
-            assert src in kept
+        if "remove-cell" in _tags(cell):
+            assert _src(cell) not in kept
+        elif "injected-parameters" not in _tags(cell) and "solution" not in _tags(cell):
+            assert _src(cell) in kept
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_checked_and_assertion_cells_are_tagged_for_hiding(path):
+    nb = json.loads(path.read_text())
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code" and _src(cell).lstrip().startswith("# NBVAL_CHECK_OUTPUT"):
+            assert {"nbval-check", "remove-cell"} <= set(_tags(cell)), f"{path.name} cell {i}"
 
 
 # ------------------------------------------------------------------ (c) runs up to the first stub

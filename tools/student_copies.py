@@ -16,8 +16,11 @@ Each copy is the committed notebook with
   notebook up to the first exercise and stops there; in a markdown cell ``_Your answer here._``.
   Text outside the markers stays.
 
-Everything else stays as it is, the checked cells (``# NBVAL_CHECK_OUTPUT``) and the assertion
-cells included. The student README (``tools/student_README.md``) is copied beside the notebooks
+- the test scaffolding left out: cells tagged ``remove-cell`` (the ``# NBVAL_CHECK_OUTPUT``
+  cells, tagged ``nbval-check``, and the assertion cells, tagged ``assertions``; Jupyter Book
+  hides the same tag).
+
+Everything else stays as it is. The student README (``tools/student_README.md``) is copied beside the notebooks
 as ``README.md``.
 
 A cell tagged ``solution`` without a complete marker block, unbalanced or nested markers, and
@@ -42,7 +45,7 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 CODE_STUB = '# YOUR CODE HERE\nraise NotImplementedError("exercise: write your solution here")'
 MARKDOWN_STUB = "_Your answer here._"
-DROPPED_TAGS = ("injected-parameters",)  # papermill's record of one run's parameters
+DROPPED_TAGS = ("injected-parameters", "remove-cell")  # papermill's run parameters; test scaffolding
 
 
 class MarkerError(ValueError):
