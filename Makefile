@@ -10,7 +10,7 @@ NBVAL_OUT := build/nbval
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: paper test unit nbval smoke bench lint lab workshop env clean-build
+.PHONY: paper test unit nbval smoke bench lint lab workshop book env clean-build
 
 env: $(STAMP)
 
@@ -54,3 +54,6 @@ workshop: $(STAMP)  ## student copies of the notebooks (outputs cleared, solutio
 
 clean-build:
 	rm -rf build
+
+book: $(STAMP)  ## the committed notebooks in order as a static HTML book (build/book/index.html)
+	$(BIN)/python tools/build_book.py
