@@ -42,10 +42,18 @@ def class_gallery(ds, scheme: str, per_class: int = 6, seed: int = 0, classes: S
         for s in ax.spines.values():
             s.set_visible(False)
         ax.set_ylabel(f"{cls}\n(n={counts.get(cls, 0)})", rotation=0, ha="right", va="center", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout(h_pad=0.2)
+    _title_above(fig, title)
     return fig
+
+
+def _title_above(fig, title: str, strip_in: float = 0.45) -> None:
+    """Lay out ``fig`` (tight) below a ``strip_in``-inch strip that holds ``title``, so the title
+    never overlaps the first row of images (plain ``suptitle`` + ``tight_layout`` let it)."""
+    h = fig.get_figheight()
+    top = 1 - strip_in / h if title else 1
+    fig.tight_layout(h_pad=0.2, rect=(0, 0, 1, top))
+    if title:
+        fig.suptitle(title, y=1 - 0.08 / h, va="top")
 
 
 def counts_by(meta: pd.DataFrame, row: str, col: str) -> pd.DataFrame:
@@ -94,9 +102,7 @@ def size_gallery(ds, sizes: pd.Series, unit: str, n_bins: int = 5, per_bin: int 
         ax.set_yticks([])
         for sp in ax.spines.values():
             sp.set_visible(False)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout(h_pad=0.2)
+    _title_above(fig, title)
     return fig
 
 
