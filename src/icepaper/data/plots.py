@@ -62,18 +62,30 @@ def counts_by(meta: pd.DataFrame, row: str, col: str) -> pd.DataFrame:
     return pd.crosstab(m[row], m[col])
 
 
-def class_distribution(meta: pd.DataFrame, scheme: str, by: str = "campaign", ax=None, log: bool = True):
-    """Grouped horizontal bars of class counts per group (Chu et al. 2025 Fig. 1, left)."""
+def group_colors(groups: Sequence) -> dict:
+    """One fixed colour per group (tab10, in sorted order), so a group keeps its colour in every panel."""
+    cmap = plt.get_cmap("tab10")
+    return {g: cmap(k % 10) for k, g in enumerate(sorted(groups, key=str))}
+
+
+def class_distribution(meta: pd.DataFrame, scheme: str, by: str = "campaign", ax=None, log: bool = True,
+                       colors: dict | None = None, legend: bool = True):
+    """Grouped horizontal bars of class counts per group (Chu et al. 2025 Fig. 1, left). The legend
+    (when ``legend``) sits outside the axes, right of the bars, so it never hides one; ``colors``
+    maps group to colour (default: :func:`group_colors`)."""
     tab = counts_by(meta, by, scheme).T
     tab = tab.loc[tab.sum(axis=1).sort_values().index]
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 0.28 * len(tab) + 1.2))
-    tab.plot.barh(stacked=False, ax=ax, width=0.85, colormap="tab10")
+        _, ax = plt.subplots(figsize=(7.5, 0.28 * len(tab) + 1.2))
+    colors = colors or group_colors(tab.columns)
+    tab.plot.barh(stacked=False, ax=ax, width=0.85, color=[colors[g] for g in tab.columns], legend=False)
     if log:
         ax.set_xscale("log")
     ax.set_xlabel("images" + (" (log scale)" if log else ""))
     ax.set_ylabel("")
-    ax.legend(title=by, fontsize=7, title_fontsize=8, loc="lower right")
+    if legend:
+        ax.legend(title=by, fontsize=7, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1),
+                  frameon=False)
     return ax
 
 
@@ -152,13 +164,27 @@ def class_distributions(meta: pd.DataFrame, schemes: Sequence[str], by: str = "c
     """One panel per label scheme: class counts per ``by`` group (:func:`class_distribution`),
     or overall counts when ``meta`` has no (or an empty) ``by`` column; log scale."""
     fig, axes = plt.subplots(1, len(schemes), figsize=(5.2 * len(schemes), 6), squeeze=False)
+    grouped = by in meta and meta[by].notna().any()
+    colors = group_colors(meta[by].dropna().unique()) if grouped else {}
     for ax, scheme in zip(axes[0], schemes):
-        if by in meta and meta[by].notna().any():
-            class_distribution(meta, scheme, by=by, ax=ax)
+        if grouped:
+            class_distribution(meta, scheme, by=by, ax=ax, colors=colors, legend=False)
         else:
             meta[scheme].value_counts().sort_values().plot.barh(ax=ax, logx=True)
         ax.set_title(scheme)
-    fig.tight_layout()
+    if grouped:
+        # one legend for all panels, below them, where it cannot cover a bar
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color=c, label=str(g)) for g, c in colors.items()]
+        ncol = min(len(handles), 6)
+        nrows = -(-len(handles) // ncol)
+        bottom = (0.35 + 0.22 * nrows) / fig.get_figheight()
+        fig.tight_layout(rect=(0, bottom, 1, 1))
+        fig.legend(handles=handles, title=by, loc="lower center", ncol=ncol, fontsize=8, title_fontsize=9,
+                   frameon=False, bbox_to_anchor=(0.5, 0))
+    else:
+        fig.tight_layout()
     return fig
 
 
