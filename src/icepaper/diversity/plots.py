@@ -37,15 +37,42 @@ def plot_validation(df: pd.DataFrame, estimators: Sequence[str] = ("banerjee", "
         ax.axhline(0.05, color="grey", lw=0.6, ls=":")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _ticks_at(ax, sorted(d.loc[d["p"] == p, "n"].unique()))
         ax.set_title(f"p = {p}", fontsize=9)
         ax.set_xlabel("sample size n")
     axes[0, 0].set_ylabel("|relative error| of kappa")
     handles = [Line2D([], [], color=f"C{k}", ls="--" if e == "scipy_ml" else "-", label=e)
                for k, e in enumerate(estimators)]
     handles += [Line2D([], [], color="k", marker=markers[c], ls="", label=f"kappa = {c:g} p") for c in ratios]
-    axes[0, -1].legend(handles=handles, fontsize=6, frameon=False, loc="upper right")
+    # legend right of the last panel, where it cannot cover a line
+    axes[0, -1].legend(handles=handles, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()
     return fig
+
+
+def _ticks_at(ax, values) -> None:
+    """Label a log x axis only at ``values`` (the sample sizes run), as plain numbers or powers
+    of ten, with no minor labels: matplotlib's automatic minor labels ("2 x 10^2", "3 x 10^2",
+    ...) collide when a panel spans less than a decade or two."""
+    from matplotlib.ticker import NullFormatter, NullLocator
+
+    def label(v: float) -> str:
+        k = np.log10(v)
+        if v >= 1e4 and np.isclose(k, round(k)):
+            return f"$10^{{{int(round(k))}}}$"
+        return f"{v:,.0f}" if v >= 1e4 else f"{v:g}"
+
+    values = [float(v) for v in values if v > 0]
+    if not values:
+        return
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(values, [label(v) for v in values], fontsize=8)
+    if any(b / a < 3 for a, b in zip(values, values[1:])):  # crowded: tilt the labels
+        ax.tick_params(axis="x", labelrotation=30)
+        for t in ax.get_xticklabels():
+            t.set_ha("right")
+            t.set_rotation_mode("anchor")
 
 
 def _log_x(ax):
