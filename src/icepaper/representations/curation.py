@@ -253,6 +253,51 @@ def balance_verdict(labels, pool: np.ndarray, curated: np.ndarray, classes: Sequ
                          method=f"{n_random} random subsets of the same size")
 
 
+def class_shares(labels, pool: np.ndarray, subset: np.ndarray) -> pd.DataFrame:
+    """Per class (rows, most frequent in ``pool`` first): images in ``pool`` and in ``subset``,
+    ``kept`` = the fraction of the class's pool images that the subset keeps, and
+    ``share_pool`` / ``share_subset`` = the class's fraction of all labelled images in each.
+    A class *gains share* when ``kept`` exceeds the subset's overall fraction of the pool.
+
+    >>> labels = np.array(["a"] * 80 + ["b"] * 20)
+    >>> class_shares(labels, np.arange(100), np.r_[np.arange(20), np.arange(80, 90)])["kept"].tolist()
+    [0.25, 0.5]
+    """
+    labels = np.asarray(labels, dtype=object)
+    in_pool = pd.Series(labels[np.asarray(pool, dtype=np.int64)]).dropna().value_counts()
+    in_sub = pd.Series(labels[np.asarray(subset, dtype=np.int64)]).dropna().value_counts()
+    in_sub = in_sub.reindex(in_pool.index, fill_value=0)
+    return pd.DataFrame({"pool": in_pool, "subset": in_sub, "kept": in_sub / in_pool,
+                         "share_pool": in_pool / in_pool.sum(),
+                         "share_subset": in_sub / max(int(in_sub.sum()), 1)})
+
+
+def describe_shares(shares: pd.DataFrame, subset: str = "curated subset", pool: str = "pretraining set") -> str:
+    """One paragraph generated from :func:`class_shares`: which classes gain and which lose
+    share in ``subset``, and how the rarest third of the classes fares, so the text cannot
+    contradict the numbers (curation does not promise that every rare class keeps its images).
+
+    >>> labels = np.array(["a"] * 80 + ["b"] * 15 + ["c"] * 5)
+    >>> print(describe_shares(class_shares(labels, np.arange(100), np.r_[np.arange(10), 80, 81, 95, 96, 97, 98])))
+    The curated subset keeps 16% of the pretraining set's labelled images overall. Classes that gain share (keep more than that): c (80%). Classes that lose share: a (12%), b (13%). Rarest third of the classes (c): 1 gain share, 0 lose share.
+    """
+    if shares.empty:
+        return f"The {pool} has no labelled image: no class shares to compare."
+    overall = shares["subset"].sum() / shares["pool"].sum()
+    gain = shares[shares["kept"] > overall].sort_values("kept", ascending=False)
+    lose = shares[shares["kept"] < overall].sort_values("kept")
+
+    def listed(t):
+        return ", ".join(f"{c} ({k:.0%})" for c, k in t["kept"].items()) or "none"
+
+    rare = shares.sort_values("pool").index[:max(1, len(shares) // 3)]
+    return (f"The {subset} keeps {overall:.0%} of the {pool}'s labelled images overall. "
+            f"Classes that gain share (keep more than that): {listed(gain)}. "
+            f"Classes that lose share: {listed(lose)}. "
+            f"Rarest third of the classes ({', '.join(map(str, rare))}): {int(gain.index.isin(rare).sum())} gain share, "
+            f"{int(lose.index.isin(rare).sum())} lose share.")
+
+
 def random_subset(n_pool: int, n: int, seed: int = 0) -> np.ndarray:
     """``n`` sorted positions drawn uniformly without replacement from ``range(n_pool)``."""
     return np.sort(np.random.default_rng(seed + 7919).choice(n_pool, size=n, replace=False))
