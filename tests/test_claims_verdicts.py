@@ -202,6 +202,9 @@ def test_well_above_chance_needs_precision_too():
     assert "precision@10 0.00" in s and "interval" in s
     s = discovery_sentence(_discovery(top_negatives=0), "plate", n_boot=300)
     assert "well above chance" in s
+    # the top ranks hold no rare particle in any resample: the sentence says so in plain words
+    s = discovery_sentence(_discovery(top_negatives=60), "plate", n_boot=300)
+    assert "above chance overall (AUROC: holds)" in s and "none of their top 10 particles is" in s
 
 
 def test_chance_scores_are_not_resolved_and_flipped_scores_fail():

@@ -318,7 +318,8 @@ def _summary(v: dict[str, Any], what: str) -> str:
         return head + f"Both intervals lie above chance and the AUROC's above 0.75: the scores find {what} well above chance."
     if v["auroc"].state == V.HOLDS:
         top = {V.HOLDS: f"their top {k} also hold more of {what} than chance",
-               V.FAILS: f"their top {k} hold less of {what} than chance would (interval below the prevalence)",
+               V.FAILS: (f"none of their top {k} particles is {what} (precision@{k} = 0)" if phi == 0 else
+                         f"their top {k} hold less of {what} than chance would (interval below the prevalence)"),
                V.UNRESOLVED: f"whether their top {k} hold more of {what} than chance is not resolved"}[v["top"].state]
         return head + f"The scores rank {what} above chance overall (AUROC: holds), but {top}."
     if v["auroc"].state == V.FAILS:
