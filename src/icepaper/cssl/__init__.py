@@ -1,4 +1,4 @@
-"""Seed 002's label-budget study: contrastive semi-supervised learning (CSSL) vs supervised.
+"""Chu et al. 2025's label-budget study: contrastive semi-supervised learning (CSSL) vs supervised.
 
 Modules: ``splits`` (folds, nested budgets), ``labelcost`` (labelling time, DOA, knee),
 ``heads`` (the 3-layer MLP head on cached features), ``finetune`` (encoder + head on

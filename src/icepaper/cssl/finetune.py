@@ -1,6 +1,6 @@
 """Fine-tuning an encoder + MLP head on images (the ``head+last`` and ``all`` depths).
 
-Seed 002 Sect. 3.4 / 4.1: the transferred encoder and the 3-layer MLP head are trained
+Chu et al. 2025 Sect. 3.4 / 4.1: the transferred encoder and the 3-layer MLP head are trained
 with cross-entropy and SGD, learning rate warmed up linearly from 1e-5 and then
 cosine-annealed to 0, with the fine-tuning augmentation (resize, crop 60-100 % of the
 area, flip; ``icepaper.augment.build_recipe("finetune")``). Depths:

@@ -75,7 +75,7 @@ def doa_vs_time_saved(res, scheme: str, model: str = "moco", ax=None):
 
 
 def cost_figure(res, scheme: str, models: Sequence[str] = ("moco", "byol")):
-    """Seed 002 Figs. 5 / 10: ``doa_vs_time_saved`` for each CSSL model, side by side."""
+    """Chu et al. 2025 Figs. 5 / 10: ``doa_vs_time_saved`` for each CSSL model, side by side."""
     models = [m for m in models if m in res.models]
     if not models:
         raise ValueError(f"no CSSL model in this study (models: {res.models})")
@@ -144,7 +144,7 @@ def tsne_coords(emb: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def tsne_figure(res, scheme: str, budgets: Sequence[int] | None = None, model: str = "moco", seed: int = 0):
-    """Seed 002 Fig. 8: validation embeddings before pretraining, after pretraining, after fine-tuning."""
+    """Chu et al. 2025 Fig. 8: validation embeddings before pretraining, after pretraining, after fine-tuning."""
     all_b = res.budgets(scheme)
     budgets = list(budgets) if budgets is not None else all_b[-3:][::-1]
     y = res.tsne[f"{scheme}|y"]
@@ -176,7 +176,7 @@ def tsne_figure(res, scheme: str, budgets: Sequence[int] | None = None, model: s
 
 
 def loss_curves(res, scheme: str, model: str = "moco", fold: int = 0, ax=None, smooth: int = 10):
-    """Seed 002 Fig. A2: training loss per step of each budget's fine-tuning run (one fold)."""
+    """Chu et al. 2025 Fig. A2: training loss per step of each budget's fine-tuning run (one fold)."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5.6, 3.6))
     curves = res.loss_curves(scheme, model, fold)
     cmap = plt.get_cmap("viridis")

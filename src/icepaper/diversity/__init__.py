@@ -1,4 +1,4 @@
-"""Seed 000's habit-diversity chapter (notebook 07): the vMF concentration kappa (``kappa``), its
+"""Ko et al. 2025's habit-diversity chapter (notebook 07): the vMF concentration kappa (``kappa``), its
 validation on planted structure (``kappa_validation``, ``planted``), kappa vs temperature, size
 and campaign (``trends``), anomaly and label-noise discovery (``anomaly``) and the chapter's
 figures (``plots``). The sentences that compare our trends with the paper's are in

@@ -1,6 +1,6 @@
 """The von Mises-Fisher concentration kappa of L2-normalised embeddings, with bootstrap intervals.
 
-Seed 000/001 (Ko et al. 2025) fit a vMF distribution to the embeddings of a group of
+Ko et al. 2025 (Ko et al. 2025) fit a vMF distribution to the embeddings of a group of
 particles and read its concentration kappa (dimensionless) as the inverse of habit
 diversity: low kappa = embeddings spread over the sphere (diverse habits), high kappa =
 embeddings clustered (uniform habits).

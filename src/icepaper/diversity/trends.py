@@ -32,7 +32,7 @@ __all__ = [
 def analysis_rows(meta: pd.DataFrame | None, n: int | None = None) -> tuple[np.ndarray, str]:
     """Rows the diversity analysis uses and a sentence saying which.
 
-    Seed 000 is a CPI study, so when the dataset mixes instruments only the CPI particles
+    Ko et al. 2025 is a CPI study, so when the dataset mixes instruments only the CPI particles
     are used (a second imager's look would dominate the embedding spread). Frames labelled
     ``blank`` (no particle, hence no habit) are left out. Otherwise all rows.
 

@@ -154,7 +154,7 @@ def retraining_unavailable(cfg, n_curated: int) -> str:
 
 
 def ko2025_runs(cfg, ds) -> Ko2025Runs:
-    """Seed 000's pretraining recipe at profile scale (every step cached; notebooks 04 and 05).
+    """Ko et al. 2025's pretraining recipe at profile scale (every step cached; notebooks 04 and 05).
 
     1. iBOT-vMF from scratch on the pretraining set (the notebook-03 run; no ``test`` image);
     2. its embeddings, hierarchical k-means of that same set and balanced sampling to
@@ -253,7 +253,7 @@ def plot_run_losses(runs: Ko2025Runs):
 
 
 def ablation_table(results: Mapping[str, ProbeResult | None]) -> pd.DataFrame:
-    """Seed 000's ablation (logistic-regression accuracy %): the paper's value beside ours.
+    """Ko et al. 2025's ablation (logistic-regression accuracy %): the paper's value beside ours.
 
     >>> from types import SimpleNamespace
     >>> t = ablation_table({GEO: SimpleNamespace(logreg=60.004)})

@@ -1,4 +1,4 @@
-"""Seed 000's representation chapter (notebooks 04, 05, 07): cached embeddings of a dataset by a
+"""Ko et al. 2025's representation chapter (notebooks 04, 05, 07): cached embeddings of a dataset by a
 backbone (``embed``), the reference backbones (``reference``), hierarchical k-means
 (``kmeans``) and latent-space curation (``curation``), kNN and logistic-regression probes and
 the geometric baseline (``probes``), the 13 geometric features (``features``) and 2-D maps of

@@ -1,6 +1,6 @@
 """Data curation by hierarchical k-means and balanced hierarchical sampling (Vo et al. 2024).
 
-Seed 000 curates CPI-3M to CPI-H-1M in the latent space of a first SSL model so that the
+Ko et al. 2025 curates CPI-3M to CPI-H-1M in the latent space of a first SSL model so that the
 habits are more evenly represented. Our own implementation of the method described in
 Vo et al. (2024), "Automatic data curation for self-supervised learning" (docs/science.md
 §6); faiss does every k-means.
@@ -20,7 +20,7 @@ Vo et al. (2024), "Automatic data curation for self-supervised learning" (docs/s
 
 ``curate(cfg, ds, embeddings)`` runs both with the profile's sizes on the default pretraining
 set (no ``test`` image, nothing of the unseen campaign) and caches the result;
-Seed 000's pipeline around it (the notebook-03 network's latent space, the runs on the curated
+Ko et al. 2025's pipeline around it (the notebook-03 network's latent space, the runs on the curated
 subset) is ``papers.ko2025.ko2025_runs``.
 """
 

@@ -2,7 +2,7 @@
 
 All probes fit on the labelled ``train`` rows only, use ``val`` only to choose the logistic
 regression's C, and report accuracy (%) on the held-out labelled ``test`` rows (the role of
-the paper's CPI-21K), in the ``cpi`` label scheme unless another is given. Seed 000 is a CPI
+the paper's CPI-21K), in the ``cpi`` label scheme unless another is given. Ko et al. 2025 is a CPI
 study, so when the metadata's ``instrument`` column mixes CPI with other imagers (the synthetic
 default data hold HOLIMO images too) only the CPI images are probed (``probe_population``);
 data without that column, or without CPI rows, are probed whole.
@@ -18,7 +18,7 @@ data without that column, or without CPI rows, are probed whole.
 ``geometric_baseline``
     The 13 geometric features of docs/science.md §5 (``icepaper.data.features.BASELINE_13``,
     lengths in um) -> median imputation of blank images -> standardise -> the same logistic
-    regression. Seed 000 reports 65 % on CPI-21K.
+    regression. Ko et al. 2025 reports 65 % on CPI-21K.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Seed 003's rosette chapter (notebook 08): synthetic 3-D bullet rosettes (``meshes``), their
+"""Ko 2024's rosette chapter (notebook 08): synthetic 3-D bullet rosettes (``meshes``), their
 2-D projections (``projection``), the datasets built from them (``datasets``), feature and image
 models on one and two views (``shape_models``), the VAE latent spaces (``vae``) and the chapter's
 figures (``plots``). The published numbers and orderings are in ``icepaper.papers.ko2024``.

@@ -1,6 +1,6 @@
 """MoCo v2 on a timm ResNet (Chu et al. 2025's Unsup-MoCo upstream network), from lightly's pieces.
 
-Seed 002 (section 3.2-3.3, 4.1): ResNet-50 encoder, projector 2048 -> 4096 -> 256
+Chu et al. 2025 (section 3.2-3.3, 4.1): ResNet-50 encoder, projector 2048 -> 4096 -> 256
 (``proj_hidden``, ``proj_out`` of the profile; lightly ``MoCoProjectionHead``), online
 encoder Q and momentum encoder K (EMA, lightly ``update_momentum``), InfoNCE against a
 memory queue of keys (lightly ``NTXentLoss(memory_bank_size=(moco_queue, proj_out))``,
