@@ -95,3 +95,58 @@ def test_cpi_sheets_are_not_git_ignored():
     out = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=ROOT,
                          capture_output=True, text=True).stdout.split()
     assert out == ["data/cache/x", "data/datasets/y"]
+
+
+# ----------------------------------------------------------------- teaching documents (issue 15)
+
+TEACHING_DOCS = ("workshop.md", "glossary.md")
+FIGURE_NAME = re.compile(r"\b(?:ko2025|chu2025|ko2024|intro)_[A-Za-z0-9_]+")  # figA1: capitals too
+
+
+def _saved_figure_names() -> tuple[set[str], set[str]]:
+    """(names, prefixes) of the figure-name strings in the notebooks and the package.
+
+    A string literal is a full name; the constant part before an f-string field or a ``+``
+    (``f"chu2025_fig{...}"``, ``"ko2024_fig_vae2d_spheres_vs_rosettes_" + name``) is a prefix.
+    """
+    texts = ["".join(c["source"]) for p in sorted((ROOT / "notebooks").glob("*.ipynb"))
+             for c in json.loads(p.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    texts += [p.read_text(encoding="utf-8") for p in sorted((ROOT / "src" / "icepaper").rglob("*.py"))]
+    names, prefixes = set(), set()
+    for text in texts:
+        for m in re.finditer(r"""(f?)["']((?:ko2025|chu2025|ko2024|intro)_[A-Za-z0-9_]*)(["'{])(\s*\+)?""", text):
+            if m.group(3) == "{" or m.group(4):
+                prefixes.add(m.group(2))
+            else:
+                names.add(m.group(2))
+    return names, prefixes
+
+
+@pytest.mark.parametrize("doc", TEACHING_DOCS)
+def test_teaching_docs_name_only_what_exists(doc):
+    path = ROOT / "docs" / doc
+    assert path.is_file(), f"docs/{doc} is missing"
+    text = path.read_text(encoding="utf-8")
+    notebooks = {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+    for name in set(re.findall(r"\b\d\d_[a-z0-9_]+\.ipynb", text)):
+        assert name in notebooks, f"docs/{doc} names {name}, which is not in notebooks/"
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([A-Za-z][\w-]*):", makefile, flags=re.M))
+    flat = re.sub(r"\s+", " ", text)  # a command may be broken across lines
+    commands = set(re.findall(r"`make ([a-z][\w-]*)", flat))
+    assert commands, f"docs/{doc} names no make target in backquotes"
+    for target in commands:
+        assert target in targets, f"docs/{doc} mentions `make {target}`, not a Makefile target"
+    names, prefixes = _saved_figure_names()
+    assert names and prefixes
+    figures = set(FIGURE_NAME.findall(text))
+    assert doc != "workshop.md" or len(figures) >= 20, "the workshop plan should name the key figures"
+    for fig in figures:
+        ok = fig in names or any(fig.startswith(p) and len(fig) > len(p) for p in prefixes)
+        assert ok, f"docs/{doc} names figure {fig}, which no notebook saves"
+
+
+def test_teaching_docs_are_linked_from_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for doc in TEACHING_DOCS:
+        assert f"(docs/{doc})" in readme
