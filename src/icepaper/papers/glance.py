@@ -34,6 +34,11 @@ CHU_HEADLINES = [
 ]
 
 
+def _row(work: str, claim: str, paper: str, ours: str, scale: str, verdict: str, notebook: str) -> dict[str, str]:
+    """One table row: the values in ``COLUMNS`` order."""
+    return dict(zip(COLUMNS, (work, claim, paper, ours, scale, verdict, notebook)))
+
+
 def _pv(res: Mapping[str, Any], section: str) -> Mapping[str, Any]:
     return res["profile_values"][section]
 
@@ -61,17 +66,17 @@ def _ko2025_rows(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any
             o = r05["orderings"].get(key)
             if o is None:
                 continue
-            rows.append({"work": KO2025, "claim": claim, "paper": _paper_ordering(key),
-                         "ours": f"{o['difference_pp']:+.1f} {o['interval']}", "scale": scale,
-                         "verdict": o["verdict"], "notebook": "05"})
+            rows.append(_row(KO2025, claim, _paper_ordering(key),
+                             f"{o['difference_pp']:+.1f} {o['interval']}", scale,
+                             o["verdict"], "05"))
     r04 = results.get("04_curation")
     if r04 is not None and r04.get("balance_verdict"):
         v = r04["balance_verdict"]
-        rows.append({"work": KO2025, "claim": "latent-space curation balances the classes",
-                     "paper": "curated set more balanced (Sect. 3)",
-                     "ours": f"{v['estimate']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}] ({v['method']})",
-                     "scale": f"{r04['profile']}: {r04['n_curated']:,} of {r04['n_images']:,} images kept",
-                     "verdict": v["state"], "notebook": "04"})
+        rows.append(_row(KO2025, "latent-space curation balances the classes",
+                         "curated set more balanced (Sect. 3)",
+                         f"{v['estimate']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}] ({v['method']})",
+                         f"{r04['profile']}: {r04['n_curated']:,} of {r04['n_images']:,} images kept",
+                         v["state"], "04"))
     r07 = results.get("07_kappa_diversity")
     if r07 is not None:
         scale = f"{r07['profile']}: {r07['population']}"
@@ -81,18 +86,18 @@ def _ko2025_rows(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any
                 continue
             want, text = PAPER_TRENDS[factor]
             v = V.from_interval(s["slope"], s["ci_low"], s["ci_high"], "<" if want < 0 else ">", 0.0)
-            rows.append({"work": KO2025, "claim": text, "paper": f"kappa slope {'< 0' if want < 0 else '> 0'}",
-                         "ours": f"{s['slope']:+.3g} [{s['ci_low']:+.3g}, {s['ci_high']:+.3g}] {unit}",
-                         "scale": scale, "verdict": v.state, "notebook": "07"})
+            rows.append(_row(KO2025, text, f"kappa slope {'< 0' if want < 0 else '> 0'}",
+                             f"{s['slope']:+.3g} [{s['ci_low']:+.3g}, {s['ci_high']:+.3g}] {unit}",
+                             scale, v.state, "07"))
         camp = [c for c in r07.get("kappa_by_campaign") or [] if c.get("kappa") is not None]
         if len(camp) >= 2:
             hi = max(camp, key=lambda c: c["kappa"])
             lo = min(camp, key=lambda c: c["kappa"])
             state = V.HOLDS if hi["ci_low"] > lo["ci_high"] else V.UNRESOLVED
-            rows.append({"work": KO2025, "claim": "habit diversity differs between campaigns",
-                         "paper": "kappa differs by campaign",
-                         "ours": f"kappa {lo['kappa']:.0f} ({lo['group']}) to {hi['kappa']:.0f} ({hi['group']})",
-                         "scale": scale, "verdict": state, "notebook": "07"})
+            rows.append(_row(KO2025, "habit diversity differs between campaigns",
+                             "kappa differs by campaign",
+                             f"kappa {lo['kappa']:.0f} ({lo['group']}) to {hi['kappa']:.0f} ({hi['group']})",
+                             scale, state, "07"))
     return rows
 
 
@@ -119,8 +124,8 @@ def _chu2025_rows(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, An
         hit = next((x for x in r06["claims"] if x["figure"] == fig and x["claim"].startswith(claim)), None)
         if hit is None or "verdict" not in hit:
             continue
-        rows.append({"work": CHU2025, "claim": f"{hit['claim']} ({fig})", "paper": hit["paper"],
-                     "ours": hit["ours"], "scale": scale, "verdict": hit["verdict"], "notebook": "06"})
+        rows.append(_row(CHU2025, f"{hit['claim']} ({fig})", hit["paper"],
+                         hit["ours"], scale, hit["verdict"], "06"))
     return rows
 
 
@@ -150,24 +155,24 @@ def _ko2024_rows(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any
     for sent in r08.get("verdicts") or []:
         m = _SENT_VS.match(sent)
         if m and m["label"].startswith("R^2(rho_eff)"):
-            rows.append({"work": KO2024, "claim": "image models predict effective density better than 2-D features",
-                         "paper": _published_best("r2_rho_eff"),
-                         "ours": f"{m['img']} {m['a']} vs {m['feat']} {m['b']}", "scale": scale,
-                         "verdict": m["state"], "notebook": "08"})
+            rows.append(_row(KO2024, "image models predict effective density better than 2-D features",
+                             _published_best("r2_rho_eff"),
+                             f"{m['img']} {m['a']} vs {m['feat']} {m['b']}", scale,
+                             m["state"], "08"))
     views = [_SENT_VIEWS.findall(s) for s in r08.get("verdicts") or [] if "two views vs one" in s]
     counts = [tuple(int(x) for x in t) for per in views for t in per]
     if counts:
         h, f, u = (sum(c[i] for c in counts) for i in range(3))
         state = V.FAILS if f else (V.HOLDS if u == 0 else V.UNRESOLVED)
-        rows.append({"work": KO2024, "claim": "two views predict rosette properties better than one",
-                     "paper": "better for every model", "ours": f"{h} of {h + f + u} comparisons better, {f} worse, "
-                     f"{u} not resolved", "scale": scale, "verdict": state, "notebook": "08"})
+        rows.append(_row(KO2024, "two views predict rosette properties better than one",
+                         "better for every model", f"{h} of {h + f + u} comparisons better, {f} worse, "
+                         f"{u} not resolved", scale, state, "08"))
     nmi = (r08.get("clustering") or {}).get("128d_vs_2d_nmi")
     if nmi:
-        rows.append({"work": KO2024, "claim": "a 128-d latent space groups the classes better than a 2-d one (NMI)",
-                     "paper": "clearer clusters in the larger latent space",
-                     "ours": f"{nmi['estimate']:+.3f} [{nmi['low']:+.3f}, {nmi['high']:+.3f}]", "scale": scale,
-                     "verdict": nmi["state"], "notebook": "08"})
+        rows.append(_row(KO2024, "a 128-d latent space groups the classes better than a 2-d one (NMI)",
+                         "clearer clusters in the larger latent space",
+                         f"{nmi['estimate']:+.3f} [{nmi['low']:+.3f}, {nmi['high']:+.3f}]", scale,
+                         nmi["state"], "08"))
     return rows
 
 
