@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from icepaper.core.profiles import PROFILES, _allowed_types
+from icepaper.core.profiles import PROFILES, _allowed_types, get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("profile_reads", ROOT / "tools" / "profile_reads.py")
@@ -136,6 +136,9 @@ def test_paper_values_have_types_the_code_takes():
             ok = type(value) in cpu or (value is None and name in NONE_ALLOWED) or (
                 type(value) is int and float in cpu)
             assert ok, f"{name}={value!r}: a {type(value).__name__}, the CPU profiles use {cpu}"
+    # and ``--set`` (apply_overrides, which checks each value's type) takes every paper value
+    every = {f"{s}.{k}": v for s, values in PAPER.items() for k, v in values.items()}
+    assert get_profile("default", every).as_dict() == PAPER
 
 
 def _positive_int(v) -> bool:
