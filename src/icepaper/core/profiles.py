@@ -259,6 +259,8 @@ _DEFAULT: dict[str, dict[str, Any]] = {
     },
 }
 
+# Every value of ``paper`` that a paper states is checked against it, with its source section,
+# in tests/test_paper_profile.py (``PUBLISHED``); the deviations it knows of are listed there too.
 _PAPER: dict[str, dict[str, Any]] = {
     "data": {"n_images": 3_200_000, "image_size": 224, "n_sheet_particles": 60, "gallery_per_class": 8},
     "augment": {"global_size": 224, "local_size": 96, "n_local": 10, "ar_particles": 24, "ar_draws": 300},
@@ -278,12 +280,12 @@ _PAPER: dict[str, dict[str, Any]] = {
         "resnet_img_size": 224,
         "proj_hidden": 4096,
         "proj_out": 256,
-        "batch_size": 1024,
+        "batch_size": 1024,  # Ko et al. 2025 (iBOT-vMF); Chu et al. 2025 pretrained MoCo/BYOL at 256 (one key serves both)
         "steps": 312_500,  # 100 epochs of CPI-3M at batch 1024
         "resnet_steps": 100_000,  # [default] Chu et al. 2025 gives no training length
         "moco_steps": 100_000,
         "warmup_steps": 31_250,
-        "short_steps": 11_700,  # 10 epochs of CPI-H-1M at batch 1024
+        "short_steps": 11_719,  # 10 epochs of CPI-H-1M (1.2 M images) at batch 1024: ceil(11,718.75)
         "ibot_lr": 5e-4,  # iBOT ViT-S/16
         "ibot_momentum": 0.996,
         "teacher_temp": 0.07,  # iBOT ViT-S/16: warm-up 0.04 -> 0.07
@@ -349,9 +351,9 @@ _PAPER: dict[str, dict[str, Any]] = {
         "batch_size": 128,
         "vae_images_per_class": 100,
         "vae_epochs": 200,
-        "resvae_images": 50000,
+        "resvae_images": 100_000,  # Ko 2024: the ResNet-VAE trained on N = 100,000 CPI images (9 classes)
         "resvae_epochs": 100,
-        "resvae_size": 128,
+        "resvae_size": 224,  # Ko 2024: input resolution 224 x 224 (100,000 x 224^2 float32 = 20 GB in memory)
         "resvae_width": 32,
         "mmd_permutations": 1000,
     },
