@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-MAX_POINTS = 2000  # points (thumbnails) shown at most: ~1 MB of page at 48 px WebP
+MAX_POINTS = 2000  # points (thumbnails) shown at most: ~1.2 MB of notebook output at 48 px WebP
 THUMB_PX = 48  # thumbnail side (px) in the tooltip and the gallery
 THUMB_FORMAT = "webp"  # ~0.45 kB a thumbnail; "png" is ~1.9 kB
 GALLERY_MAX = 120  # thumbnails in the gallery of one cluster at most
@@ -218,7 +218,7 @@ def embedding_explorer(xy: np.ndarray, images, meta: pd.DataFrame | None = None,
     members = cluster_members(t["cluster"])
     factors = list(members)
     source = ColumnDataSource(t.drop(columns=["row"]))
-    fig = figure(width=560, height=500, title=f"{title} · {shown}" if title else shown,
+    fig = figure(width=500, height=500, title=f"{title} · {shown}" if title else shown,
                  tools="pan,wheel_zoom,box_zoom,reset,save", toolbar_location="above",
                  x_axis_label=xlabel, y_axis_label=ylabel)
     fig.add_layout(Legend(location="top_left", label_text_font_size="8pt"), "right")  # legend_field fills it
@@ -227,7 +227,7 @@ def embedding_explorer(xy: np.ndarray, images, meta: pd.DataFrame | None = None,
                        legend_field="cluster", nonselection_alpha=0.15)
     fig.add_tools(HoverTool(renderers=[dots], tooltips=tooltip_html(t.columns, size_unit, thumb_px)))
     gallery = Div(text="<i>Click a point: its cluster is selected on the map and its particles listed here.</i>",
-                  width=380, height=500, styles={"overflow-y": "auto"})
+                  width=330, height=500, styles={"overflow-y": "auto"})
     fig.add_tools(TapTool(renderers=[dots], mode="replace", callback=CustomJS(
         args={"source": source, "div": gallery, "members": members, "nmax": GALLERY_MAX,
               "px": thumb_px, "size_unit": {"um": "µm"}.get(size_unit, size_unit)}, code=GALLERY_JS)))
