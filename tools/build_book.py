@@ -7,7 +7,9 @@ Each notebook becomes one page (nbconvert's HTML exporter, figures embedded) wit
 scaffolding (cells tagged ``remove-cell``: the nbval checks and the assertion cells) and without
 papermill's injected-parameters cell; ``index.html`` lists the pages in reading order with each
 notebook's title, and links the previous and next page. Nothing is executed: the book shows
-the outputs of the last ``make paper`` run.
+the outputs of the last ``make paper`` run. The interactive embedding maps (bokeh) load
+BokehJS from its CDN; when the installed bokeh is the version they name, its files are copied
+into ``bokehjs/`` beside the pages and the pages point there, so the book also works offline.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import re
+import shutil
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HIDDEN = {"remove-cell", "injected-parameters"}
+BOKEH_CDN = re.compile(r"https://cdn\.bokeh\.org/bokeh/release/(bokeh(?:-[a-z]+)*)-(\d[\w.]*)\.min\.js")
 
 
 def title_of(nb: dict, fallback: str) -> str:
@@ -49,6 +54,28 @@ def render(path: Path) -> tuple[str, str]:
     return title_of(json.loads(path.read_text()), path.stem), body
 
 
+def localise_bokeh(page: str, out: Path) -> str:
+    """``page`` with every BokehJS CDN address of the installed bokeh version replaced by a copy
+    in ``out/bokehjs/`` (copied once); other versions, or no bokeh, keep the CDN address."""
+    try:
+        import bokeh
+    except ImportError:
+        return page
+    static = Path(bokeh.__file__).parent / "server" / "static" / "js"
+
+    def local(m: re.Match) -> str:
+        src = static / f"{m.group(1)}.min.js"
+        if m.group(2) != bokeh.__version__ or not src.is_file():
+            return m.group(0)
+        dest = out / "bokehjs" / f"{m.group(1)}-{m.group(2)}.min.js"
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+        return f"bokehjs/{dest.name}"
+
+    return BOKEH_CDN.sub(local, page)
+
+
 def _nav(pages: list[tuple[str, str]], i: int) -> str:
     links = ['<a href="index.html">contents</a>']
     if i > 0:
@@ -68,7 +95,7 @@ def build(out: Path, notebooks: list[Path] | None = None) -> Path:
     pages = [(stem, title) for stem, title, _ in rendered]
     for i, (stem, _title, body) in enumerate(rendered):
         nav = _nav(pages, i)
-        body = body.replace("</body>", nav + "</body>", 1)
+        body = localise_bokeh(body.replace("</body>", nav + "</body>", 1), out)
         head_end = body.find(">", body.find("<body")) + 1
         (out / f"{stem}.html").write_text(body[:head_end] + nav + body[head_end:])
     items = "\n".join(f'<li><a href="{s}.html">{html.escape(t)}</a> <code>{s}.ipynb</code></li>' for s, t in pages)

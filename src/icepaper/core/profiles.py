@@ -123,6 +123,7 @@ _SMOKE: dict[str, dict[str, Any]] = {
         "n_reference": 600,  # reference sample for kNN anomaly scores
         "pseudo_habits": 8,  # k-means clusters standing in for habit classes on unlabelled data
         "gallery": 8,  # particles shown in the anomaly and mislabel galleries
+        "explorer_points": 300,  # particles on the interactive t-SNE map (t-SNE cost grows with them)
     },
     "rosettes": {  # notebook 08 (Ko 2024)
         "n_rosettes": 200,  # rosettes (3 views each), split 70/15/15
@@ -241,6 +242,7 @@ _DEFAULT: dict[str, dict[str, Any]] = {
         "n_reference": 4000,
         "pseudo_habits": 12,  # k-means clusters standing in for habit classes on unlabelled data
         "gallery": 24,
+        "explorer_points": 1000,  # t-SNE of 1000 points: ~9 s of one core; ~0.6 MB of notebook output
     },
     "rosettes": {  # ResNet-18 on 2 CPU cores is the cost: it gets only a few epochs
         "n_rosettes": 1800,
@@ -341,6 +343,7 @@ _PAPER: dict[str, dict[str, Any]] = {
         "n_reference": 20000,
         "pseudo_habits": 20,  # k-means clusters standing in for habit classes on unlabelled data
         "gallery": 32,
+        "explorer_points": 3000,
     },
     "rosettes": {  # the published follow-up: 70,000 rosettes
         "n_rosettes": 70000,

@@ -95,15 +95,9 @@ def pseudo_habits(emb: np.ndarray, k: int, seed: int = 0) -> pd.Series:
     """k-means cluster of every row of ``emb`` (faiss, on the L2-normalised embeddings) as labels
     ``"cluster 01"``, ``"cluster 02"``, ... numbered by decreasing cluster size: pseudo-habits
     for data without habit labels."""
-    from icepaper.representations.kmeans import as_float32, assign, kmeans
+    from icepaper.representations.kmeans import cluster_labels
 
-    x = as_float32(emb, normalize=True)
-    k = min(int(k), len(x))
-    labels, _ = assign(x, kmeans(x, k, seed=seed))
-    order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
-    rank = np.empty(k, dtype=np.int64)
-    rank[order] = np.arange(k)
-    return pd.Series([f"cluster {r + 1:02d}" for r in rank[labels]], dtype=object)
+    return cluster_labels(emb, k, seed=seed)
 
 
 def particle_size(ds, rows: Sequence[int], min_n: int = 1, chunk: int = 4096) -> tuple[np.ndarray, str, str]:

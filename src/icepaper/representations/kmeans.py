@@ -102,6 +102,21 @@ def kmeans(
     return np.asarray(km.centroids, dtype=np.float32)
 
 
+def cluster_labels(x: np.ndarray, k: int, seed: int = 0):
+    """k-means cluster of every row of ``x`` (faiss, on the L2-normalised rows) as a pandas
+    Series of labels ``"cluster 01"``, ``"cluster 02"``, ... numbered by decreasing cluster size
+    (k is capped at the number of rows)."""
+    import pandas as pd
+
+    x = as_float32(x, normalize=True)
+    k = min(int(k), len(x))
+    labels, _ = assign(x, kmeans(x, k, seed=seed))
+    order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
+    rank = np.empty(k, dtype=np.int64)
+    rank[order] = np.arange(k)
+    return pd.Series([f"cluster {r + 1:02d}" for r in rank[labels]], dtype=object)
+
+
 def closest_per_cluster(labels: np.ndarray, dist: np.ndarray, s: int) -> np.ndarray:
     """Row indices of the (at most) ``s`` rows of every cluster with the smallest ``dist``."""
     order = np.lexsort((dist, labels))  # by cluster, then by distance

@@ -398,16 +398,22 @@ def evaluate_backbones(cfg, ds, files: Mapping[str, Any], scheme: str = DEFAULT_
 # --------------------------------------------------------------------------- Ko et al. 2025 tables and figures
 
 
-def plot_pca(emb: np.ndarray, labels, ax=None, max_classes: int = 10, seed: int = 0):
-    """First two principal components of the L2-normalised embeddings, coloured by class
-    (the ``max_classes`` most frequent classes; the rest grey)."""
-    import matplotlib.pyplot as plt
+def pca_map(emb: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """((N, 2) first two principal components of the L2-normalised embeddings, the % of
+    variance each explains): the map of ``plot_pca`` and of the notebook's explorer."""
     from sklearn.decomposition import PCA
 
     x = np.asarray(emb, np.float32)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     pca = PCA(n_components=2, random_state=seed).fit(x)
-    z = pca.transform(x)
+    return pca.transform(x), pca.explained_variance_ratio_ * 100
+
+
+def plot_pca(emb: np.ndarray, labels, ax=None, max_classes: int = 10, seed: int = 0):
+    """``pca_map`` of the embeddings coloured by class (the ``max_classes`` most frequent; the rest grey)."""
+    import matplotlib.pyplot as plt
+
+    z, ev = pca_map(emb, seed=seed)
     labels = pd.Series(np.asarray(labels, dtype=object))
     top = list(labels.value_counts().index[:max_classes])
     if ax is None:
@@ -419,7 +425,6 @@ def plot_pca(emb: np.ndarray, labels, ax=None, max_classes: int = 10, seed: int 
     for i, cls in enumerate(top):
         m = (labels == cls).to_numpy()
         ax.scatter(z[m, 0], z[m, 1], s=3, color=cmap(i % 10), label=cls, rasterized=True)
-    ev = pca.explained_variance_ratio_ * 100
     ax.set_xlabel(f"PC 1 ({ev[0]:.0f} % of variance)")
     ax.set_ylabel(f"PC 2 ({ev[1]:.0f} % of variance)")
     ax.legend(frameon=False, fontsize=7, markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5))
