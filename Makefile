@@ -49,8 +49,10 @@ lint: $(STAMP)  ## ruff, and the committed notebooks are default-profile outputs
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/python tools/check_notebooks.py
 
-workshop: $(STAMP)  ## student copies of the notebooks (outputs cleared, solutions replaced by stubs) in build/workshop/
+workshop: $(STAMP)  ## a workshop kit: every notebook run once with the workshop profile (prepares the cached data and networks; fresh machine ~1.5 h, then <=15 min), student copies in build/workshop/notebooks/
+	$(BIN)/icepaper run --profile workshop --out build/workshop/prepared
 	$(BIN)/python tools/student_copies.py --out build/workshop/notebooks
+	@echo "workshop kit ready: students open build/workshop/notebooks/ (make lab); the prepared cache is in data/ (or ICEPAPER_HOME)"
 
 clean-build:
 	rm -rf build

@@ -80,7 +80,7 @@ def test_failure_names_notebook_and_cell_and_keeps_source(nbdir, tmp_path):
 
 
 def test_unknown_profile_lists_valid_ones(capsys):
-    with pytest.raises(ValueError, match="smoke, default, paper"):
+    with pytest.raises(ValueError, match="smoke, default, workshop, paper"):
         get_profile("fast")
     assert cli.main(["run", "--profile", "fast"]) == 2
     assert "valid profiles are" in capsys.readouterr().err

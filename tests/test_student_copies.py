@@ -132,6 +132,9 @@ def test_student_copy_has_no_solutions_and_no_outputs(path):
     for cell in nb["cells"]:
         if "remove-cell" in _tags(cell):
             assert _src(cell) not in kept
+        elif "parameters" in _tags(cell):  # the copies run the workshop profile
+            assert 'profile = "default"' in _src(cell)
+            assert _src(cell).replace('profile = "default"', 'profile = "workshop"') in kept
         elif "injected-parameters" not in _tags(cell) and "solution" not in _tags(cell):
             assert _src(cell) in kept
 
@@ -152,17 +155,19 @@ def test_student_copy_runs_up_to_the_first_stub(path):
     nb, student = _source_and_copy(path)
     original = {c["id"]: _src(c) for c in nb["cells"]}
     code = [c for c in student["cells"] if c["cell_type"] == "code"]
-    changed = [c for c in code if _src(c) != original[c["id"]]]
+    changed = [c for c in code if _src(c) != original[c["id"]] and "parameters" not in _tags(c)]
     assert changed, "no exercise stub in the student copy"
     first = changed[0]
     assert sc.SOLUTION_TAG in _tags(first) and _src(first) == sc.CODE_STUB
     assert all(sc.SOLUTION_TAG in _tags(c) for c in changed), "only solution cells may change"
     with pytest.raises(NotImplementedError, match="write your solution"):
         exec(compile(_src(first), f"{path.name} first stub", "exec"), {})
-    # every code cell before the stub is the committed one, so the copy runs as the notebook did
+    # every code cell before the stub is the committed one (the parameters cell with the workshop
+    # profile), so the copy runs as the notebook did
     before = code[: code.index(first)]
-    assert before and all(_src(c) == original[c["id"]] for c in before)
-    assert any("parameters" in _tags(c) for c in before)
+    params = [c for c in before if "parameters" in _tags(c)]
+    assert len(params) == 1 and 'profile = "workshop"' in _src(params[0])
+    assert all(_src(c) == original[c["id"]] for c in before if c is not params[0])
 
 
 # ------------------------------------------------------------------ the tool itself
@@ -219,3 +224,14 @@ def test_command_line_writes_copies_and_readme(tmp_path, capsys):
     assert sc.main(["--out", str(out), str(src / "98_bad.ipynb"), str(src / "99_tiny.ipynb")]) == 1
     assert "98_bad.ipynb: cell 1" in capsys.readouterr().err
     assert (out / "99_tiny.ipynb").exists() and not (out / "98_bad.ipynb").exists(), "nothing written on an error"
+
+
+def test_copies_run_the_profile_asked_for_and_a_parameters_cell_without_one_is_an_error(tmp_path):
+    nb = _tiny("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")
+    nb["cells"].insert(1, {"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]},
+                           "source": 'profile = "default"\nseed = 0', "outputs": [], "execution_count": None})
+    assert _src(sc.student_notebook(nb)["cells"][1]) == 'profile = "workshop"\nseed = 0'
+    assert _src(sc.student_notebook(nb, profile="smoke")["cells"][1]) == 'profile = "smoke"\nseed = 0'
+    nb["cells"][1]["source"] = "seed = 0"
+    with pytest.raises(sc.MarkerError, match="cell 1 .*expected one"):
+        sc.student_notebook(nb, "99_tiny.ipynb")

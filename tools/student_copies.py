@@ -16,6 +16,9 @@ Each copy is the committed notebook with
   notebook up to the first exercise and stops there; in a markdown cell ``_Your answer here._``.
   Text outside the markers stays.
 
+- the ``profile = "..."`` line of the ``parameters`` cell set to the workshop's profile
+  (``--profile``, default ``workshop``: the default profile's cached data and networks, prepared
+  by ``make workshop``, so every notebook runs in minutes);
 - the test scaffolding left out: cells tagged ``remove-cell`` (the ``# NBVAL_CHECK_OUTPUT``
   cells, tagged ``nbval-check``, and the assertion cells, tagged ``assertions``; Jupyter Book
   hides the same tag).
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -46,6 +50,8 @@ END = "### END SOLUTION"
 CODE_STUB = '# YOUR CODE HERE\nraise NotImplementedError("exercise: write your solution here")'
 MARKDOWN_STUB = "_Your answer here._"
 DROPPED_TAGS = ("injected-parameters", "remove-cell")  # papermill's run parameters; test scaffolding
+PROFILE_LINE = re.compile(r'^profile = "[^"]*"', re.M)
+WORKSHOP_PROFILE = "workshop"
 
 
 class MarkerError(ValueError):
@@ -107,8 +113,9 @@ def stub_source(source: str, cell_type: str) -> str:
     return "\n".join(out)
 
 
-def student_notebook(nb: dict, name: str = "notebook") -> dict:
-    """The student copy of the notebook ``nb`` (a new dict; ``nb`` is not changed)."""
+def student_notebook(nb: dict, name: str = "notebook", profile: str = WORKSHOP_PROFILE) -> dict:
+    """The student copy of the notebook ``nb`` (a new dict; ``nb`` is not changed), whose
+    parameters cell runs ``profile``."""
     nb = json.loads(json.dumps(nb))
     cells = []
     for i, cell in enumerate(nb.get("cells", [])):
@@ -124,6 +131,10 @@ def student_notebook(nb: dict, name: str = "notebook") -> dict:
                                   "(its answer would reach the students)")
         except MarkerError as e:
             raise MarkerError(f"{where}: {e}") from None
+        if "parameters" in tags(cell):
+            source, n = PROFILE_LINE.subn(f'profile = "{profile}"', source)
+            if n != 1:
+                raise MarkerError(f"{where}: the parameters cell has {n} lines 'profile = \"...\"', expected one")
         cell["source"] = _lines(source)
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
@@ -135,11 +146,12 @@ def student_notebook(nb: dict, name: str = "notebook") -> dict:
     return nb
 
 
-def write_copies(notebooks: list[Path], out: Path) -> list[Path]:
+def write_copies(notebooks: list[Path], out: Path, profile: str = WORKSHOP_PROFILE) -> list[Path]:
     """Student copies of ``notebooks`` in ``out`` (stale copies there removed) and the README.
 
     Every notebook is checked before anything is written."""
-    copies = {p.name: student_notebook(json.loads(p.read_text(encoding="utf-8")), p.name) for p in notebooks}
+    copies = {p.name: student_notebook(json.loads(p.read_text(encoding="utf-8")), p.name, profile)
+              for p in notebooks}
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.ipynb"):
         old.unlink()
@@ -157,10 +169,12 @@ def main(argv: list[str] | None = None) -> int:
                                              "solutions replaced by stubs.")
     ap.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/*.ipynb")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default: {DEFAULT_OUT.relative_to(ROOT)}")
+    ap.add_argument("--profile", default=WORKSHOP_PROFILE,
+                    help=f"the profile the copies' parameters cells run (default: {WORKSHOP_PROFILE})")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     try:
-        written = write_copies(notebooks, args.out)
+        written = write_copies(notebooks, args.out, args.profile)
     except MarkerError as e:
         print(f"student_copies: {e}", file=sys.stderr)
         return 1
