@@ -39,8 +39,12 @@ nbval: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=900 \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg $(NBVAL_OUT)/notebooks
 
-bench: $(STAMP)  ## throughput benchmarks (results in build/bench/)
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+# bench_learning.py's marks for `make bench`: ~90 min on 2 cores (its own default, 1,3,10,20 min, ~4 h)
+LEARNING ?= --minutes 1,3,6
+bench: $(STAMP)  ## throughput benchmarks and the learning curves (results in build/bench/)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; args=""; \
+	  case $$b in *bench_learning.py) args="$(LEARNING)";; esac; \
+	  $(BIN)/python $$b $$args || exit 1; done
 
 lab: $(STAMP)  ## JupyterLab on notebooks/, to read and run the notebooks by hand
 	$(BIN)/jupyter lab notebooks/
