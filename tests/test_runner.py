@@ -225,3 +225,25 @@ def test_kernel_start_prints_no_unencrypted_tcp_warning(tmp_path, capfd):
     err = capfd.readouterr().err
     if zmq.has("curve"):
         assert "without encryption" not in err, err
+
+
+def test_publish_copies_only_the_figures_this_run_saved(tmp_path, monkeypatch):
+    """A reused output folder holds figures of earlier runs (old names): publishing copies only
+    those the notebook's results JSON lists, so no orphan figure reaches figures/."""
+    from icepaper.core import runner
+
+    repo_fig, repo_res = tmp_path / "figures", tmp_path / "results"
+    monkeypatch.setattr(paths, "figures_dir", lambda: repo_fig)
+    monkeypatch.setattr(paths, "results_dir", lambda: repo_res)
+    run = tmp_path / "run"
+    (run / "figures").mkdir(parents=True)
+    for name in ("new_fig.png", "new_fig.pdf", "old_name.png"):
+        (run / "figures" / name).write_bytes(b"x")
+    results = run / "01_x.json"
+    results.write_text(json.dumps({"figures": ["new_fig"]}))
+    executed, src = run / "01_x.ipynb", tmp_path / "nb" / "01_x.ipynb"
+    src.parent.mkdir()
+    executed.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    runner._publish(executed, src, run / "figures", results)
+    assert sorted(p.name for p in repo_fig.iterdir()) == ["new_fig.pdf", "new_fig.png"]
+    assert (repo_res / "01_x.json").exists() and src.exists()

@@ -472,9 +472,15 @@ def _publish(executed: Path, src: Path, run_figures: Path, run_results: Path) ->
     atomic_write_bytes(src, (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode())
     dest = paths.figures_dir()
     dest.mkdir(parents=True, exist_ok=True)
+    # only the figures this notebook saved in this run (its results JSON lists them): an output
+    # folder reused across runs may hold figures of earlier runs, under names no longer used
+    saved = None
+    if run_results.exists():
+        saved = json.loads(run_results.read_text()).get("figures")
     for f in sorted(run_figures.glob("*")):
         if f.suffix in {".png", ".pdf"} and not f.name.startswith("."):
-            atomic_copy(f, dest / f.name)
+            if saved is None or f.stem in saved:
+                atomic_copy(f, dest / f.name)
     if run_results.exists():
         paths.results_dir().mkdir(parents=True, exist_ok=True)
         atomic_copy(run_results, paths.results_dir() / run_results.name)
