@@ -30,7 +30,7 @@ smoke: $(STAMP)  ## every notebook with the smoke profile (what CI runs through 
 test: $(STAMP) unit nbval  ## unit tests, then nbval of every notebook under the smoke profile
 
 unit: $(STAMP)  ## unit tests, then the docstring examples of every module (doctests)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q --durations=20
 	$(BIN)/python -m pytest --doctest-modules src/icepaper -q -p no:cacheprovider
 
 nbval: $(STAMP)
