@@ -255,8 +255,10 @@ def pretrained(cfg, ds, method: str, *, indices=None, init: str | Path = "scratc
             "flops_proxy": _flops_proxy(sizes, method, out.images_seen), "finished": out.finished,
             "key": key}
     if not out.finished:
-        export_backbone(m.export_model(), work / "backbone.safetensors")
-        atomic_write_json(work / "result.json", meta)
+        if ddp.is_main():
+            export_backbone(m.export_model(), work / "backbone.safetensors")
+            atomic_write_json(work / "result.json", meta)
+        ddp.barrier()
         return _load_result(work, finished=False)
 
     def build(tmp: Path) -> None:

@@ -138,7 +138,8 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
     would; calling again with the same arguments continues exactly where it stopped.
     """
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    if ddp.is_main():  # the only process that writes there
+        workdir.mkdir(parents=True, exist_ok=True)
     ckpt = workdir / CHECKPOINT
     device = spec.device
     world, rank = ddp.world_size(), ddp.rank()
@@ -162,6 +163,10 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
         method.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, rows, elapsed = int(state["step"]), list(state["log"]), float(state["elapsed"])
+    first = ddp.broadcast_object(step)
+    if any(ddp.any_of(step != first, device=device)):
+        raise RuntimeError(f"rank {rank} resumes at step {step} from {ckpt}, rank 0 at step {first}: "
+                           "every process must see rank 0's work folder (one shared filesystem)")
     stop = spec.steps if stop_at is None else min(spec.steps, int(stop_at))
 
     model: torch.nn.Module = method
@@ -169,7 +174,7 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [torch.device(device).index] if device.startswith("cuda") else None
-        model = DDP(method, device_ids=ids, broadcast_buffers=False)
+        model = DDP(method, device_ids=ids, forward_sync_buffers=False)  # buffers synced once, at the start
 
     n_views = None
     params = [p for g in opt.param_groups for p in g["params"]]
