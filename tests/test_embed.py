@@ -102,3 +102,19 @@ def test_embeddings_for_caches(tiny_vit, packed_factory, images, tmp_path, monke
     assert not any((tmp_path / "home" / "cache" / "embeddings-partial").glob("*/embeddings.f16"))
     m = embeddings_for(cfg, ds, path, pooling="mean")
     assert not np.array_equal(np.array(m), np.array(a))
+
+
+def test_loader_workers_give_the_same_embeddings_and_resume(tiny_vit, packed_factory, images, tmp_path):
+    """``num_workers`` reads the batches in DataLoader processes: same rows, same numbers, and
+    an interrupted run continues at its first unfinished batch."""
+    ds = packed_factory(images)
+    rows = np.arange(23)[::-1].copy()  # any order
+    ref = np.array(extract_embeddings(tiny_vit, ds, tmp_path / "ref", indices=rows, batch_size=8,
+                                      progress=False))
+    folder = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        extract_embeddings(_Interrupt(tiny_vit), ds, folder, indices=rows, batch_size=8, progress=False,
+                           num_workers=2)
+    assert json.loads((folder / "progress.json").read_text())["done"] == 8
+    out = extract_embeddings(tiny_vit, ds, folder, indices=rows, batch_size=8, progress=False, num_workers=2)
+    np.testing.assert_array_equal(np.array(out), ref)

@@ -8,6 +8,8 @@
 
 It runs in batches (tqdm progress); after each batch the rows are flushed and ``done`` is
 advanced, so a rerun after an interruption continues at the first unfinished batch.
+``num_workers`` > 0 reads the uint8 batches from the memory map in that many ``DataLoader``
+worker processes (pinned memory on CUDA), ahead of the forward pass; the result is the same.
 Images go through the evaluation transform of ``icepaper.augment`` (resize to the
 backbone's input size, normalise), applied on the compute device; on CUDA the forward
 pass runs in bfloat16 autocast.
@@ -39,6 +41,36 @@ def _open(folder: Path, n: int, dim: int, mode: str) -> np.memmap:
     return np.memmap(folder / "embeddings.f16", dtype=np.float16, mode=mode, shape=(n, dim))
 
 
+class _RowBatches:
+    """Torch-style dataset whose item ``k`` is batch ``k`` of ``ds`` rows ``idx``: a (b, S, S)
+    uint8 tensor (it pickles without image data, see ``PackedDataset``)."""
+
+    def __init__(self, ds, idx: np.ndarray, batch_size: int):
+        self.ds, self.idx, self.batch_size = ds, idx, int(batch_size)
+
+    def __len__(self) -> int:
+        return -(-len(self.idx) // self.batch_size)
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        a = int(k) * self.batch_size
+        return torch.from_numpy(self.ds.batch(self.idx[a:a + self.batch_size]))
+
+
+def _batches(ds, idx: np.ndarray, start: int, batch_size: int, num_workers: int, device: str):
+    """uint8 image batches of rows ``idx[start:]``, in order: read here (``num_workers`` 0) or
+    by ``DataLoader`` workers."""
+    if num_workers <= 0:
+        for a in range(start, len(idx), batch_size):
+            yield ds.batch(idx[a:a + batch_size])
+        return
+    from torch.utils.data import DataLoader
+
+    data = _RowBatches(ds, idx, batch_size)
+    first = start // batch_size  # start is a multiple of batch_size (whole batches are saved)
+    yield from DataLoader(data, batch_size=None, sampler=range(first, len(data)), num_workers=num_workers,
+                          pin_memory=torch.device(device).type == "cuda", prefetch_factor=4)
+
+
 def extract_embeddings(
     model: torch.nn.Module,
     ds,
@@ -50,8 +82,10 @@ def extract_embeddings(
     size: int | None = None,
     device: str = "cpu",
     progress: bool = True,
+    num_workers: int = 0,
 ) -> np.memmap:
-    """Embed ``ds`` rows ``indices`` (default all) into ``folder`` (resumable); return the (N, D) memmap."""
+    """Embed ``ds`` rows ``indices`` (default all) into ``folder`` (resumable); return the (N, D)
+    float16 memmap. ``num_workers``: ``DataLoader`` processes that read the images (0: this one)."""
     from icepaper.ssl.backbones import embed_dim
 
     folder = Path(folder)
@@ -77,9 +111,10 @@ def extract_embeddings(
     use_bf16 = torch.device(device).type == "cuda"
     bar = tqdm(total=n, initial=state["done"], desc=f"embedding ({pooling})", unit="img", disable=not progress)
     with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
-        for a in range(state["done"], n, batch_size):
+        for a, images in zip(range(state["done"], n, batch_size),
+                             _batches(ds, idx, state["done"], batch_size, num_workers, device)):
             b = min(a + batch_size, n)
-            emb = pool(model, prep(ds.batch(idx[a:b])), pooling)
+            emb = pool(model, prep(images), pooling)
             out[a:b] = emb.float().cpu().numpy().astype(np.float16)
             out.flush()
             state["done"] = b

@@ -30,8 +30,9 @@ def in_chans(model: torch.nn.Module) -> int:
 
 
 class Preprocess:
-    """uint8 (n, S, S) batch -> normalised float (n, C, size, size) on ``device``: the same resize
-    and normalisation as ``icepaper.augment.eval_transform(size, in_chans)``, run on the device."""
+    """uint8 (n, S, S) batch (array or tensor) -> normalised float (n, C, size, size) on
+    ``device``: the same resize and normalisation as ``icepaper.augment.eval_transform(size,
+    in_chans)``, run on the device."""
 
     def __init__(self, size: int, channels: int = 1, device: str = "cpu"):
         from icepaper.augment import eval_transform
@@ -41,12 +42,12 @@ class Preprocess:
         self.mean = torch.tensor(stats["mean"], device=self.device).view(1, -1, 1, 1)
         self.std = torch.tensor(stats["std"], device=self.device).view(1, -1, 1, 1)
 
-    def __call__(self, images: np.ndarray) -> torch.Tensor:
+    def __call__(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         import torchvision.transforms.v2.functional as TF
 
-        x = torch.from_numpy(np.ascontiguousarray(images))
+        x = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
         if self.device.type == "cuda":
-            x = x.pin_memory().to(self.device, non_blocking=True)
+            x = (x if x.is_pinned() else x.pin_memory()).to(self.device, non_blocking=True)
         x = x.unsqueeze(1)
         if tuple(x.shape[-2:]) != (self.size, self.size):
             x = TF.resize(x, [self.size, self.size], interpolation=TF.InterpolationMode.BICUBIC,
