@@ -76,6 +76,29 @@ class StepTimeout(Exception):
     """A step ran past its time box."""
 
 
+class Stopped(StepTimeout):
+    """SIGTERM, e.g. from the overall time limit of gpu_check.sh: the running step is recorded
+    as "stopped" with what it had measured, the others are not run, the report is written."""
+
+
+_TERM = {"asked": False, "armed": False}  # SIGTERM seen; a step's measurement is running
+
+
+def catch_sigterm():
+    """Install :func:`_on_sigterm` (flags cleared); return the previous handler."""
+    _TERM.update(asked=False, armed=False)
+    return signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum, frame):
+    """SIGTERM handler: stop the running measurement (:class:`Stopped`); between steps only
+    remember it, so that no bookkeeping is cut in half."""
+    _TERM["asked"] = True
+    if _TERM["armed"]:
+        _TERM["armed"] = False
+        raise Stopped("stopped by SIGTERM (the overall time limit?)")
+
+
 @contextlib.contextmanager
 def time_box(seconds: float):
     """Raise :class:`StepTimeout` in the main thread after ``seconds`` (SIGALRM)."""
@@ -102,6 +125,7 @@ class Report:
     def __init__(self, path: Path, **fields):
         self.path = Path(path)
         self.data = {"schema": SCHEMA, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), **fields, "sections": {}}
+        self.stopped = False  # a SIGTERM arrived: no further step runs
 
     def write(self) -> None:
         from icepaper.core.atomic import atomic_write_json
@@ -111,24 +135,36 @@ class Report:
     def step(self, name: str, fn, box: float, cleanup=None, requires: str | None = None) -> dict:
         """Run ``fn(section)`` within ``box`` seconds; record its section with ``status`` "ok",
         "failed" (``error``: the exception) or "timeout", whatever ``fn`` had filled in before,
-        and ``seconds``. ``requires``: a reason not to run it (status "failed")."""
+        and ``seconds``. ``requires``: a reason not to run it (status "failed"). After a SIGTERM
+        (:class:`Stopped`, or the trainer's own checkpoint-and-stop) the step is "stopped" and
+        later steps are "not run"."""
         rec: dict = {}
         t0 = time.perf_counter()
         status, err = "ok", None
         log(f"-- {name} (time box {box:.0f} s)")
         try:
-            if requires:
-                raise RuntimeError(requires)
-            with time_box(box):
-                fn(rec)
+            if self.stopped or _TERM["asked"]:
+                status, err = "not run", "stopped by SIGTERM before this step"
+            else:
+                if requires:
+                    raise RuntimeError(requires)
+                with time_box(box):
+                    _TERM["armed"] = True
+                    try:
+                        fn(rec)
+                    finally:
+                        _TERM["armed"] = False
         except StepTimeout as e:
-            status, err = "timeout", str(e)
+            status, err = ("stopped" if isinstance(e, Stopped) else "timeout"), str(e)
+        except SystemExit as e:  # icepaper.ssl.signals.TrainingInterrupted: SIGTERM during training
+            status, err = "stopped", str(e)
         except Exception as e:  # noqa: BLE001 - one failed step must not stop the others
             status, err = "failed", f"{type(e).__name__}: {e}"
             traceback.print_exc()
         finally:
             if cleanup is not None:
                 cleanup()
+        self.stopped = self.stopped or status in ("stopped", "not run") or _TERM["asked"]
         sec = {"status": status, "seconds": round(time.perf_counter() - t0, 2), **rec}
         if err:
             sec["error"] = err
@@ -545,6 +581,7 @@ def run(out: Path, tiny: bool = False, work: Path | None = None, device: str | N
         needs = None if name == "data" or "ds" in st else "no dataset (the data step failed)"
         rep.step(name, fn, box, cleanup=lambda: _free(device), requires=needs)
 
+    old_term = catch_sigterm()
     try:
         boxes = size["boxes"]
         record("data", lambda r: step_data(r, st, size), boxes["data"])
@@ -553,7 +590,7 @@ def run(out: Path, tiny: bool = False, work: Path | None = None, device: str | N
         record("embedding_throughput", lambda r: step_embedding(r, st, size), boxes["embedding_throughput"])
         left = deadline - time.perf_counter()
         seconds = float(np.clip(left - size["probe_reserve"], 1.0, size["ssl_seconds"]))
-        box = min(seconds + size["probe_reserve"] + 30, deadline + 25 - time.perf_counter())
+        box = min(seconds + size["probe_reserve"] + 30, deadline + 10 - time.perf_counter())
         record("ssl_run", lambda r: step_ssl(r, st, size, seconds), box)
         peaks = {}
         for name, sec in report["sections"].items():
@@ -563,9 +600,11 @@ def run(out: Path, tiny: bool = False, work: Path | None = None, device: str | N
             elif name != "data":
                 peaks[name] = p
         report["sections"]["peak_memory"] = {
-            "status": "ok", "unit": "GiB (torch.cuda.max_memory_allocated)", "gib": peaks,
+            "status": "not run" if rep.stopped else "ok", "unit": "GiB (torch.cuda.max_memory_allocated)", "gib": peaks,
             **({} if _cuda(device) else {"note": "CPU run: no GPU memory to measure (values are null)"})}
     finally:
+        signal.signal(signal.SIGTERM, old_term)
+        _TERM.update(asked=False, armed=False)
         report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         report["total_seconds"] = round(time.perf_counter() - start, 1)
         report["all_ok"] = all(s.get("status") == "ok" for s in report["sections"].values())

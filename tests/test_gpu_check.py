@@ -41,6 +41,30 @@ def test_a_failed_or_timed_out_step_is_recorded_and_the_next_runs(tmp_path):
     assert got["d"]["status"] == "failed" and "no dataset" in got["d"]["error"] and "x" not in got["d"]
 
 
+def test_sigterm_stops_the_running_step_and_skips_the_rest(tmp_path):
+    """gpu_check.sh's time limit sends SIGTERM: the running step keeps what it measured
+    ("stopped"), later steps are "not run", and the report is still written."""
+    import signal
+
+    rep = gpu_check.Report(tmp_path / "r.json", mode="test")
+
+    def killed(rec):
+        rec["measured"] = 7
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+
+    old = gpu_check.catch_sigterm()
+    try:
+        rep.step("a", killed, 30)
+        rep.step("b", lambda rec: rec.update(x=1), 30)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        gpu_check._TERM.update(asked=False, armed=False)
+    got = json.loads((tmp_path / "r.json").read_text())["sections"]
+    assert got["a"]["status"] == "stopped" and got["a"]["measured"] == 7 and got["a"]["seconds"] < 4
+    assert got["b"]["status"] == "not run" and "x" not in got["b"]
+
+
 @pytest.mark.slow  # ~30 s on 2 idle cores (imports, six tiny steps, probes)
 def test_tiny_cpu_run_writes_every_section(tmp_path):
     out = tmp_path / "out"
