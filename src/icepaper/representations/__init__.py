@@ -7,13 +7,23 @@ embeddings (``maps``) and the interactive map with thumbnails and cluster galler
 notebook is handed are collapsed.
 
 Notebooks use ``from icepaper.representations import curation, probes, embeddings_for, pick_scheme``.
+The names are imported on first use, so that ``probes`` or ``embed`` alone need no k-means
+library (faiss, which ``curation`` needs).
 """
 
-from icepaper.ssl.health import check_features
+from __future__ import annotations
 
-from . import curation, probes
-from .embed import embeddings_for
-from .probes import pick_scheme
-from .reference import reference_backbone
+import importlib
 
 __all__ = ["check_features", "curation", "embeddings_for", "pick_scheme", "probes", "reference_backbone"]
+
+_FROM = {"check_features": "icepaper.ssl.health", "embeddings_for": ".embed", "pick_scheme": ".probes",
+         "reference_backbone": ".reference"}
+
+
+def __getattr__(name: str):
+    if name in _FROM:
+        return getattr(importlib.import_module(_FROM[name], __name__), name)
+    if name in __all__:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

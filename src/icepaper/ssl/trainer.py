@@ -25,6 +25,7 @@ teacher_temp, images_per_sec (every crop counted) and method-specific terms.
 
 from __future__ import annotations
 
+import inspect
 import io
 import math
 import time
@@ -174,7 +175,10 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [torch.device(device).index] if device.startswith("cuda") else None
-        model = DDP(method, device_ids=ids, forward_sync_buffers=False)  # buffers synced once, at the start
+        # buffers synced once, at the start, not before every forward (torch < 2.14: broadcast_buffers)
+        no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters
+                   else "broadcast_buffers")
+        model = DDP(method, device_ids=ids, **{no_sync: False})
 
     n_views = None
     params = [p for g in opt.param_groups for p in g["params"]]
