@@ -5,7 +5,7 @@
 #
 #     bash benchmarks/gpu_check.sh                  # writes build/bench/gpu_check/ (or $OUT/ when set)
 #     bash benchmarks/gpu_check.sh --out DIR        # writes DIR/
-#     bash benchmarks/gpu_check.sh --tiny           # CPU, smoke sizes, under a minute (what the test runs)
+#     bash benchmarks/gpu_check.sh --tiny           # CPU, smoke sizes, about a minute (what the test runs)
 #
 # Python: $PYTHON, else .venv/bin/python, else python3; the package is taken from src/.
 # It writes two files into the output folder:
@@ -15,7 +15,7 @@
 #                   loop vs model alone vs DataLoader alone, images/s; target 5,000 for the engine),
 #                   moco_throughput, byol_throughput (ResNet-50 at 224 px, images/s),
 #                   embedding_throughput (ViT-S/16 over packed uint8 data with DataLoader workers,
-#                   images/s, data loading included; target 10,000), ssl_run (iBOT-vMF for ~4 min,
+#                   images/s, data loading included; target 10,000), ssl_run (iBOT-vMF for up to 4 min,
 #                   then kNN and logistic-regression probes beside a random-init network and the
 #                   13 geometric features), peak_memory (GiB per step)
 #   gpu_check.log   everything printed (nvidia-smi, progress, tracebacks of failed steps)
