@@ -184,3 +184,98 @@ def test_runs_health_on_random_init_backbones(packed_factory, tmp_path, monkeypa
         assert pair["trained"] == pytest.approx(pair["random_init"]), name  # same weights, same crops
     assert res["ibot_vmf"]["random_init"] is res["ibot"]["random_init"]  # one reference per architecture
     assert res["ibot_vmf"]["trained"]["d"] == cfg.profile.pretrain["vit_embed_dim"]
+
+
+# -- notebook 05: label-free health beside the probes (icepaper.representations.health_probes) ---
+def _probe_run(y, n_wrong, rng):
+    """A probe result that misclassifies ``n_wrong`` random test images of ``y`` (both probes)."""
+    p = y.copy()
+    p[rng.choice(len(y), n_wrong, replace=False)] = "wrong"
+    acc = 100.0 * np.mean(p == y)
+    return SimpleNamespace(knn=acc, logreg=acc, y_test=y, knn_pred=p, logreg_pred=p.copy())
+
+
+def test_rankme_spread_is_the_sd_of_rankme_over_resampled_rows():
+    from icepaper.representations import health_probes as HP
+
+    rng = np.random.default_rng(9)
+    z = rng.normal(size=(120, 5)) * np.array([5.0, 3.0, 1.0, 0.5, 0.1])
+    # the same resamples, scored with a fresh SVD of the resampled rows
+    draws = np.random.default_rng(3)
+    direct = [H.rankme(z[draws.integers(0, len(z), len(z))]) for _ in range(15)]
+    assert HP.rankme_spread(z, n_boot=15, seed=3) == pytest.approx(np.std(direct, ddof=1), rel=1e-6)
+    assert HP.rankme_spread(z, n_boot=1) == 0.0
+    big = HP.rankme_spread(z[:30], n_boot=40)  # fewer images: a noisier RankMe
+    assert big > HP.rankme_spread(np.tile(z, (10, 1)), n_boot=40)
+
+
+def test_spearman_matches_scipy_with_ties():
+    from scipy.stats import spearmanr
+
+    from icepaper.representations import health_probes as HP
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        x, y = rng.integers(0, 4, 6).astype(float), rng.normal(size=6)
+        want = spearmanr(x, y).statistic
+        got = HP.spearman(x, y)
+        assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want, abs=1e-12)
+    assert math.isnan(HP.spearman([1, 1, 1], [1, 2, 3]))  # constant RankMe: undefined, not 0
+    x, ys = rng.normal(size=5), rng.integers(0, 3, (30, 5)).astype(float)  # the bootstrap's vectorised form
+    ys[0] = 1.0
+    rows = HP._spearman_rows(x, ys)
+    assert math.isnan(rows[0]) and np.allclose(rows[1:], [HP.spearman(x, y) for y in ys[1:]], equal_nan=True)
+    with pytest.raises(ValueError):
+        HP.spearman([1, 2, 3], [1, 2])
+
+
+def test_health_vs_probes_rank_agreement_and_sentence():
+    from icepaper.representations import health_probes as HP
+
+    rng = np.random.default_rng(8)
+    n, d = 400, 32
+    y = np.array(list("abcd") * (n // 4))
+    # RankMe falls with the number of directions used; accuracy falls with the errors planted
+    emb = {f"r{k}": rng.normal(size=(n, k)) @ rng.normal(size=(k, d)) for k in (32, 16, 8, 2)}
+    res = {name: _probe_run(y, w, rng) for name, w in zip(emb, (40, 80, 160, 240))}
+    res["not run"] = None
+    t = HP.health_vs_probes({**emb, "not run": emb["r2"]}, res)
+    assert list(t.index) == ["r32", "r16", "r8", "r2"]
+    assert t.loc["r8", "RankMe"] == pytest.approx(H.rankme(emb["r8"]), abs=0.01)
+    assert t.loc["r32", "dim std x sqrt(d)"] == pytest.approx(H.dim_std(emb["r32"]) * math.sqrt(d), abs=1e-3)
+    assert (t["n"] == n).all() and (t["d"] == d).all() and t["RankMe"].is_monotonic_decreasing
+    agree = HP.rank_agreement(t, res, n_boot=300)
+    for probe in ("knn", "logreg"):
+        a = agree[probe]
+        assert a["rho"] == 1.0 and a["n_networks"] == 4 and a["swap_step"] == pytest.approx(0.2)
+        assert a["interval"] == [1.0, 1.0]  # 10 vs 20 vs 40 vs 60 % errors on 400 images: resolved
+    flipped = t.assign(**{"kNN %": t["kNN %"].to_numpy()[::-1]})  # accuracy rises as RankMe falls
+    assert HP.rank_agreement(flipped, res, n_boot=50)["knn"]["rho"] == -1.0
+    # two runs whose accuracies differ by 1 image in 400: the ordering is test-set noise
+    close = dict(res, r16=_probe_run(y, 79, rng), r32=_probe_run(y, 80, rng))
+    tc = HP.health_vs_probes(emb, close)
+    a = HP.rank_agreement(tc, close, n_boot=300)["logreg"]
+    assert a["rho"] == pytest.approx(0.8)  # r16 one image above r32: one swapped pair, 1 - 0.2
+    assert a["interval"][0] <= 0.8 and a["interval"][1] == 1.0  # resamples put either one first
+    other = dict(res, r8=SimpleNamespace(**{**vars(res["r8"]), "y_test": y[::-1]}))  # other test images
+    assert HP.rank_agreement(t, other, n_boot=50)["knn"]["interval"] is None
+    s = HP.agreement_sentence(t, agree)
+    assert "over 4 networks" in s and "kNN rho = +1.00" in s and "[+1.00, +1.00]" in s
+    assert "Ordered by RankMe: r32 > r16 > r8 > r2" in s and "moves rho by 0.2" in s and "weak evidence" in s
+    assert "every neighbouring pair is more than 2 SD apart" in s  # 32 vs 16 vs 8 vs 2 directions
+    assert "at least 3 networks; 2 here" in HP.agreement_sentence(t.iloc[:2], agree)
+    # four networks with the same embeddings up to noise: RankMe cannot order them, and says so
+    base = rng.normal(size=(n, d))
+    same = {f"s{i}": base + 1e-3 * rng.normal(size=(n, d)) for i in range(4)}
+    ts = HP.health_vs_probes(same, {k: r for k, r in zip(same, res.values())})
+    assert "RankMe does not tell these networks apart" in HP.agreement_sentence(ts, agree)
+    rec = HP.summary(t, agree)
+    assert rec["spearman"]["knn"] == {"rho": 1.0, "interval": [1.0, 1.0], "n_networks": 4}
+    assert set(rec["networks"]) == set(t.index) and rec["n_images"] == n and rec["d"] == d
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = HP.plot_rankme_vs_probes(t)
+    ax = fig.axes[0]
+    assert len(fig.axes) == 1 and len(ax.containers) == 2 * len(t)  # one error bar per network and probe
+    assert [h.get_text() for h in ax.get_legend().get_texts()][:len(t)] == list(t.index)

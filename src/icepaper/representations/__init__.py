@@ -1,7 +1,8 @@
 """Ko et al. 2025's representation chapter (notebooks 04, 05, 07): cached embeddings of a dataset by a
 backbone (``embed``), the reference backbones (``reference``), hierarchical k-means
 (``kmeans``) and latent-space curation (``curation``), kNN and logistic-regression probes and
-the geometric baseline (``probes``), the 13 geometric features (``features``), 2-D maps of
+the geometric baseline (``probes``), label-free health (RankMe, dim std) beside the probes'
+accuracies (``health_probes``), the 13 geometric features (``features``), 2-D maps of
 embeddings (``maps``) and the interactive map with thumbnails and cluster galleries (``explorer``). Backbones themselves are built in ``icepaper.ssl.backbones``;
 ``check_features`` (from ``icepaper.ssl.health``) says in one line whether the features a
 notebook is handed are collapsed.
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["check_features", "curation", "embeddings_for", "pick_scheme", "probes", "reference_backbone"]
+__all__ = ["check_features", "curation", "embeddings_for", "health_probes", "pick_scheme", "probes",
+           "reference_backbone"]
 
 _FROM = {"check_features": "icepaper.ssl.health", "embeddings_for": ".embed", "pick_scheme": ".probes",
          "reference_backbone": ".reference"}

@@ -5,7 +5,8 @@ images), all in float64 on the CPU:
 
 - :func:`rankme` (Garrido et al. 2023, "RankMe"): the effective rank exp(H(p)) of the singular
   values ``s`` of ``z``, p_k = s_k / sum(s) + 1e-7; from 1 (every row on one line) to
-  min(n, d) (all singular values equal). Computed on the raw embeddings, as the paper does.
+  min(n, d) (all singular values equal). Computed on the raw embeddings, as the paper does;
+  :func:`effective_rank` is the same from singular values already computed.
 - :func:`dim_std`: the mean over the d dimensions of the standard deviation (over rows) of the
   L2-normalised embeddings (SimSiam's collapse monitor, Chen & He 2021); 0 when every row points
   the same way, about 1/sqrt(d) when the directions are isotropic.
@@ -58,7 +59,17 @@ def rankme(z, eps: float = EPS) -> float:
     >>> round(rankme(np.eye(4)), 3), round(rankme(np.outer(np.arange(1, 6), np.ones(3))), 3)
     (4.0, 1.0)
     """
-    s = torch.linalg.svdvals(_t(z))
+    return effective_rank(torch.linalg.svdvals(_t(z)), eps)
+
+
+def effective_rank(s, eps: float = EPS) -> float:
+    """RankMe from the singular values ``s`` (any order): exp(-sum p_k log p_k), p_k = s_k / sum(s)
+    + eps; 1 when ``s`` is empty or all zero.
+
+    >>> round(effective_rank([2.0, 2.0, 2.0]), 3), effective_rank([0.0, 0.0])
+    (3.0, 1.0)
+    """
+    s = torch.as_tensor(np.asarray(s, dtype=np.float64)) if not isinstance(s, torch.Tensor) else s.double()
     if not len(s) or float(s.sum()) == 0.0:
         return 1.0
     p = s / s.sum() + eps
