@@ -30,6 +30,7 @@ from .vae import (
     decode_grid,
     domain_gap,
     encode,
+    encode_images,
     kmeans_scores,
     prepare_images,
     resnet_vae,
@@ -40,7 +41,7 @@ from .vae import (
 __all__ = [
     "no_model_result",
     "balanced_indices", "best_result", "confusion_panels", "conv_vae", "decode_grid", "domain_gap",
-    "encode", "kmeans_scores", "prediction_scatter", "prepare_images", "property_distributions",
+    "encode", "encode_images", "kmeans_scores", "prediction_scatter", "prepare_images", "property_distributions",
     "resnet_vae", "results_table", "rosette_dataset", "rosette_gallery", "run_feature_models",
     "spheres_and_rosettes", "train_image_model", "train_vae", "umap_2d", "umap_panels",
     "vae_2d_figure", "view_feature_table", "view_settings",

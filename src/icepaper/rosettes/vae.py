@@ -280,6 +280,24 @@ def encode(model, x: np.ndarray, device: str = "cpu", batch_size: int = 256) -> 
     return torch.cat(out).numpy()
 
 
+def encode_images(model, images: np.ndarray, size: int, crop: bool = True, mask: bool = True,
+                  device: str = "cpu", batch_size: int = 256) -> np.ndarray:
+    """Posterior means (n, latent_dim) of uint8 dark-on-bright ``images`` (n, S, S), prepared
+    (:func:`prepare_images`) batch by batch: the same as ``encode(model, prepare_images(images,
+    ...))`` without holding all n prepared float32 images (70,000 at 128 px: 4.6 GB)."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for b in range(0, len(images), batch_size):
+            x = prepare_images(np.asarray(images[b:b + batch_size]), size, crop=crop, mask=mask)
+            out.append(model.encode(torch.from_numpy(x)[:, None].to(device))[0].float().cpu())
+    if not out:
+        return np.zeros((0, int(model.latent_dim)), np.float32)
+    return torch.cat(out).numpy()
+
+
 def decode_grid(model, lim: float = 2.5, n: int = 10, device: str = "cpu") -> np.ndarray:
     """Decoded images on an n x n grid over [-lim, lim]^2 of a 2-D latent: (n*S, n*S)."""
     import torch
