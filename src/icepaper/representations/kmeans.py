@@ -84,12 +84,28 @@ def resolve_gpu(gpu: bool) -> bool:
     return False
 
 
-def _rows_float32(block: np.ndarray, normalize: bool) -> np.ndarray:
-    """``block`` as C-contiguous float32, rows L2-normalised when ``normalize`` (as :func:`as_float32`)."""
-    b = np.asarray(block, dtype=np.float32)
-    if normalize:
-        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return np.ascontiguousarray(b, dtype=np.float32)
+_BLOCK = 8192  # rows converted (and normalised) at a time inside a chunk
+
+
+def _read_float32(src: RowReader, sel: slice | np.ndarray, normalize: bool) -> np.ndarray:
+    """Rows ``sel`` of ``src`` as a new C-contiguous float32 array, rows L2-normalised when
+    ``normalize`` (the same values as :func:`as_float32`), converted ``_BLOCK`` rows at a time so
+    that no temporary is as large as the result."""
+    if isinstance(sel, slice):
+        a, b, _ = sel.indices(len(src))
+        pos = None
+        n = b - a
+    else:
+        pos = np.asarray(sel, dtype=np.int64)
+        n = len(pos)
+    out = np.empty((n, src.shape[1]), dtype=np.float32)
+    for i in range(0, n, _BLOCK):
+        j = min(i + _BLOCK, n)
+        part = out[i:j]
+        part[...] = src.read(slice(a + i, a + j) if pos is None else pos[i:j])
+        if normalize:
+            np.divide(part, np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-12), out=part)
+    return out
 
 
 def assign(x, centroids: np.ndarray, chunk: int = 65536, *, normalize: bool = False,
@@ -108,8 +124,9 @@ def assign(x, centroids: np.ndarray, chunk: int = 65536, *, normalize: bool = Fa
     index.add(centroids)
     labels = np.empty(len(src), dtype=np.int64)
     dist = np.empty(len(src), dtype=np.float32)
-    for a, b, block in src.chunks(chunk):
-        d, i = index.search(_rows_float32(block, normalize), 1)
+    for a in range(0, len(src), chunk):
+        b = min(a + chunk, len(src))
+        d, i = index.search(_read_float32(src, slice(a, b), normalize), 1)
         labels[a:b] = i[:, 0]
         dist[a:b] = d[:, 0]
     return labels, dist
@@ -242,8 +259,8 @@ def _train_level(src: RowReader, sel: np.ndarray | None, k: int, *, seed: int, i
     pick = faiss_training_rows(n, k, max_points_per_centroid, seed)
     if pick is not None:
         sel = pick if sel is None else sel[pick]
-    rows = src.read(slice(None) if sel is None else sel)
-    return kmeans(_rows_float32(rows, normalize), k, seed=seed, init=init, niter=niter,
+    rows = _read_float32(src, slice(None) if sel is None else sel, normalize)
+    return kmeans(rows, k, seed=seed, init=init, niter=niter,
                   max_points_per_centroid=max_points_per_centroid, gpu=gpu)
 
 
