@@ -3,8 +3,9 @@
 Target: peak RSS flat in N (10 k to 200 k images): each step holds a batch or a chunk, never
 the whole set; what grows is the unavoidable per-row bookkeeping (metadata, labels; tens of
 bytes per image). Each step runs in a fresh subprocess, which reports its peak resident set
-(``ru_maxrss``) and its RSS after a warm-up run on 512 rows (imports, thread pools); "growth" is
-the difference between the two.
+(``VmHWM`` on Linux, else ``ru_maxrss``) and its RSS after a warm-up run on 512 rows (imports,
+thread pools); "growth" is the difference between the two. Curation also holds one chunk of
+``--chunk`` rows as float32 (100 MiB at 65,536 x 384), so its memory rises up to N = chunk.
 
 Steps, on synthetic data written once per N under a temporary folder (uint8 noise images in
 the packed format, 2-view rosette silhouettes as an ``.npy``, float16 embeddings as an ``.npy``):
@@ -115,6 +116,15 @@ def _tiny_cnn():
 
 
 def _peak_mib() -> float:
+    """This process's peak RSS (MiB): ``VmHWM`` on Linux (the high-water mark of this program's
+    memory; ``ru_maxrss`` would also count the parent's RSS at fork), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10  # kB
+    except OSError:
+        pass
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / 2**20 if sys.platform == "darwin" else r / 2**10  # bytes on macOS, KiB on Linux
 
