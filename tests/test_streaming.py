@@ -200,3 +200,32 @@ def test_encode_images_equals_encoding_prepared_images():
     model = conv_vae(2, 28, seed=0)
     np.testing.assert_array_equal(encode_images(model, imgs, 28, batch_size=3),  # same batches: same numbers
                                   encode(model, prepare_images(imgs, 28), batch_size=3))
+
+
+def test_vae_inputs_on_disk_train_like_the_array(packed_factory, tmp_path, monkeypatch):
+    """Notebook 08's VAE images prepared batch by batch into the cache give the same array, the
+    same training losses and the same latents as preparing them all in memory."""
+    from icepaper.rosettes.vae import conv_vae, encode, prepare_images, train_vae
+    from icepaper.rosettes.vae_inputs import prepared_images
+
+    monkeypatch.setenv("ICEPAPER_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(0)
+    imgs = np.full((30, 32, 32), 230, np.uint8)
+    for i in range(30):
+        r = 3 + i % 9
+        imgs[i, 16 - r:16 + r, 14:18] = 40
+        imgs[i, 14:18, 16 - r // 2:16 + r // 2] = 40
+    ds = packed_factory(np.clip(imgs + rng.integers(0, 4, imgs.shape), 0, 255).astype(np.uint8))
+    idx = np.array([3, 1, 4, 15, 9, 2, 6, 5, 25, 29, 7, 11])
+    whole = prepare_images(ds.batch(idx), 28)
+    disk = prepared_images(ds, idx, 28, batch_size=5)
+    assert isinstance(disk, np.memmap) and not disk.flags.writeable
+    np.testing.assert_array_equal(disk, whole)
+    assert prepared_images(ds, idx, 28).filename == disk.filename  # cached
+    hists, zs = [], []
+    for x in (whole, disk):
+        model = conv_vae(2, 28, width=4, hidden=16, seed=0)
+        hists.append(train_vae(model, x, 2, seed=0, batch_size=4, progress=False))
+        zs.append(encode(model, x, batch_size=5))
+    assert hists[0] == hists[1]
+    np.testing.assert_array_equal(zs[0], zs[1])
