@@ -635,3 +635,53 @@ def test_multicrop_dataset_pickles_without_images(packed_factory):
     assert len(one) == len(two) == 3
     for a, b in zip(one, two):
         assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+# -- TensorBoard (optional extra) --------------------------------------------------------------
+def test_tensorboard_scalars_of_a_two_step_run(shapes_ds, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    m = _ibot()
+    tb = tmp_path / "tb"
+    spec = TrainSpec(steps=2, batch_size=8, progress=False, tensorboard_dir=str(tb))
+    out = train(m, _dataset(shapes_ds, m), spec, tmp_path / "w")
+    assert list(tb.glob("events.out.tfevents.*"))
+    acc = EventAccumulator(str(tb))
+    acc.Reload()
+    assert {"pretrain/loss", "pretrain/lr", "pretrain/momentum", "pretrain/teacher_temp"} <= set(acc.Tags()["scalars"])
+    loss = acc.Scalars("pretrain/loss")
+    assert [e.step for e in loss] == [1, 2]
+    assert [e.value for e in loss] == pytest.approx(out.log["loss"].tolist(), rel=1e-6)
+
+
+def test_tensorboard_missing_says_what_to_install(shapes_ds, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
+    m = _ibot()
+    spec = TrainSpec(steps=2, batch_size=8, progress=False, tensorboard_dir=str(tmp_path / "tb"))
+    with pytest.raises(ImportError, match=r"pip install 'icepaper\[tensorboard\]'"):
+        train(m, _dataset(shapes_ds, m), spec, tmp_path / "w")
+    assert not (tmp_path / "w" / "last.pt").exists()  # refused before training
+
+
+def test_tensorboard_folder_from_profile_or_environment(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from icepaper.core.profiles import get_profile
+    from icepaper.ssl import pretrain
+    from icepaper.ssl.tblog import ENV
+
+    monkeypatch.delenv(ENV, raising=False)
+    base = get_profile("smoke").pretrain
+    assert pretrain._tensorboard_run_dir(base, "moco", "abc") == ""
+    monkeypatch.setenv(ENV, str(tmp_path / "env"))
+    assert pretrain._tensorboard_run_dir(base, "moco", "abc") == str(tmp_path / "env" / "moco-abc")
+    over = get_profile("smoke", {"pretrain.tensorboard_dir": str(tmp_path / "set")})
+    assert pretrain._tensorboard_run_dir(over.pretrain, "byol", "k") == str(tmp_path / "set" / "byol-k")
+    # where a run logs never changes what it computes: same cache key
+    ds = SimpleNamespace(fingerprint="test")
+    a = pretrain.cache_key(SimpleNamespace(profile=get_profile("smoke"), seed=0), ds, "moco", indices=[0])
+    b = pretrain.cache_key(SimpleNamespace(profile=over, seed=0), ds, "moco", indices=[0])
+    assert a == b

@@ -78,6 +78,7 @@ _SMOKE: dict[str, dict[str, Any]] = {
         "heldout_images": 128,  # images of the held-out MoCo / BYOL loss
         "num_workers": 0,
         "checkpoint_minutes": 10.0,  # also checkpoint after this much wall time (min; 0: off)
+        "tensorboard_dir": "",  # TensorBoard scalars of every run under this folder ("": off; needs the extra)
         **SSL_METHOD_HPARAMS,
     },
     "embed": {"batch_size": 128},
@@ -195,6 +196,7 @@ _DEFAULT: dict[str, dict[str, Any]] = {
         "heldout_images": 1024,
         "num_workers": 2,
         "checkpoint_minutes": 10.0,  # also checkpoint after this much wall time (min; 0: off)
+        "tensorboard_dir": "",  # TensorBoard scalars of every run under this folder ("": off; needs the extra)
         **SSL_METHOD_HPARAMS,
     },
     "embed": {"batch_size": 256},
@@ -299,6 +301,7 @@ _PAPER: dict[str, dict[str, Any]] = {
         "heldout_images": 4096,
         "num_workers": 12,
         "checkpoint_minutes": 30.0,  # also checkpoint after this much wall time (min; 0: off)
+        "tensorboard_dir": "",  # TensorBoard scalars of every run under this folder ("": off; needs the extra)
         **SSL_METHOD_HPARAMS,
     },
     "embed": {"batch_size": 1024},
@@ -554,7 +557,7 @@ def parse_set(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
 
 
 # Keys that change how a run is carried out, never what it computes: no cache key holds them.
-RUN_ONLY_KEYS: dict[str, tuple[str, ...]] = {"pretrain": ("checkpoint_minutes",)}
+RUN_ONLY_KEYS: dict[str, tuple[str, ...]] = {"pretrain": ("checkpoint_minutes", "tensorboard_dir")}
 
 
 def cache_values(section: Mapping[str, Any], name: str) -> dict[str, Any]:

@@ -12,10 +12,12 @@
   ``cssl.finetune`` says for the CSSL rows, with its own schedule and input size
   (``cssl.baseline_*``: on the CPU profiles fewer steps and a smaller image than the paper's).
 
-``encoder_features(cfg, enc, ds, rows)`` returns the (n, d) float32 pooled features of
+``encoder_features(cfg, enc, ds, rows)`` returns the (n, d) float16 pooled features of
 ``rows`` through the evaluation transform (resize + normalise), cached by (encoder
 identity, dataset fingerprint, rows, image size): with a frozen encoder they are extracted
-once and every head of every fold and budget trains on them.
+once and every head of every fold and budget trains on them. They come back as a read-only
+memory map of the cache file (extraction writes them batch by batch), so memory does not
+grow with the number of rows; the heads convert the rows they use to float32.
 """
 
 from __future__ import annotations
@@ -114,7 +116,8 @@ def study_encoders(cfg, ds, models=MODELS, pretrain_indices=None) -> dict[str, E
 
 
 def encoder_features(cfg, enc: Encoder, ds, rows, progress: bool = False) -> np.ndarray:
-    """(len(rows), d) float32 features of ``ds`` rows under the frozen encoder (cached)."""
+    """(len(rows), d) float16 features of ``ds`` rows under the frozen encoder (cached; a
+    read-only memory map: index it, then convert the rows used, as ``heads.train_head`` does)."""
     from icepaper.representations.embed import cached_extraction
 
     rows = np.asarray(rows, dtype=np.int64)
@@ -129,5 +132,4 @@ def encoder_features(cfg, enc: Encoder, ds, rows, progress: bool = False) -> np.
             model = model.to(memory_format=torch.channels_last)  # ~2x faster convolutions on CPU
         return model
 
-    emb = cached_extraction(cfg, "cssl-features", key, make, ds, rows, size=enc.size, progress=progress)
-    return np.asarray(emb, dtype=np.float32)
+    return cached_extraction(cfg, "cssl-features", key, make, ds, rows, size=enc.size, progress=progress)

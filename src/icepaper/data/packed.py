@@ -4,7 +4,7 @@ A packed dataset is a folder::
 
     manifest.json          format version, image size, count, shards, pixel size, provenance
     meta.parquet           one row per image, in image order
-    images-00000.u8 ...    raw uint8 shards of shape (count, size, size), memory-mapped
+    images-00000.u8 ...    raw uint8 shards of shape (count, size, size), row after row
 
 Images are square, single-channel uint8, dark particle on a bright background
 (the CPI convention); crops of other shapes are letterboxed by the importers and the
@@ -20,11 +20,17 @@ the optical-array-probe habit classes of ``icepaper.synth.oap``), ``campaign``,
 
 A dataset is written under a temporary name and renamed at the end (``PackedWriter``),
 so nothing half-written ever looks complete.
+
+Reading copies the requested rows out of the shard files with positioned reads (``os.preadv``)
+instead of memory-mapping them: a pass over a set larger than RAM then keeps the process's
+resident memory (RSS) at one batch, where pages of a memory map would count against it (and
+against a job scheduler's memory limit) until the kernel reclaims them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from icepaper.core.atomic import atomic_dir
+from icepaper.core.rowfile import pread_into
 
 FORMAT = "icepaper-packed"
 FORMAT_VERSION = 1
@@ -45,7 +52,8 @@ METADATA_COLUMNS = ("campaign", "instrument", "temperature_c", "supersaturation"
 class PackedDataset:
     """Read-only view of a packed dataset: ``len(ds)``, ``ds[i]``, ``ds.batch(idx)``, ``ds.meta``.
 
-    It pickles without its memory maps and metadata table (a few hundred bytes whatever the
+    Images are read from the shard files on demand (nothing is held in memory between calls).
+    It pickles without its open files and metadata table (a few hundred bytes whatever the
     size of the set), so ``DataLoader`` workers started by spawn or forkserver re-open the
     shards lazily in their own process instead of receiving a copy of every image.
     """
@@ -60,12 +68,13 @@ class PackedDataset:
             raise ValueError(f"{mf}: not an {FORMAT} manifest")
         self.size: int = int(self.manifest["image_size"])
         self._meta: pd.DataFrame | None = None
-        self._maps: list[np.memmap] | None = None
+        self._fds: list[int] | None = None
+        self._pid = os.getpid()
         self._starts = np.cumsum([0] + [s["count"] for s in self.manifest["shards"]])
         n = int(self._starts[-1])
         if n != len(self.meta) or n != self.manifest["n_images"]:
             raise ValueError(f"{self.root}: {n} images in shards but {len(self.meta)} metadata rows")
-        _ = self._shards  # a missing or short shard file fails here, not in a loader worker
+        self._check_shards()  # a missing or short shard file fails here, not in a loader worker
 
     @property
     def meta(self) -> pd.DataFrame:
@@ -74,20 +83,48 @@ class PackedDataset:
             self._meta = pd.read_parquet(self.root / "meta.parquet")
         return self._meta
 
+    def _check_shards(self) -> None:
+        px = self.size * self.size
+        for s in self.manifest["shards"]:
+            f = self.root / s["file"]
+            if not f.exists():
+                raise FileNotFoundError(f"{self.root}: shard {s['file']} is missing")
+            if f.stat().st_size < s["count"] * px:
+                raise ValueError(f"{f}: {f.stat().st_size} bytes, expected {s['count'] * px} "
+                                 f"({s['count']} images of {self.size} x {self.size} px)")
+
     @property
-    def _shards(self) -> list[np.memmap]:
-        """The (count, size, size) uint8 memory maps of the shards (opened on first use)."""
-        if self._maps is None:
-            self._maps = [
-                np.memmap(self.root / s["file"], dtype=np.uint8, mode="r",
-                          shape=(s["count"], self.size, self.size))
-                for s in self.manifest["shards"]
-            ]
-        return self._maps
+    def _files(self) -> list[int]:
+        """Read-only descriptors of the shard files (opened on first use in this process)."""
+        if self._fds is None or self._pid != _PID[0]:  # a forked child opens its own
+            self._fds = [os.open(self.root / s["file"], os.O_RDONLY | getattr(os, "O_BINARY", 0))
+                         for s in self.manifest["shards"]]
+            self._pid = _PID[0]
+        return self._fds
+
+    def close(self) -> None:
+        """Close the shard files (they reopen on the next read)."""
+        if self._fds is not None and self._pid == _PID[0]:
+            for fd in self._fds:
+                os.close(fd)
+        self._fds = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def _read(self, shard: int, row: int, out: np.ndarray) -> None:
+        """Fill ``out`` (C-contiguous uint8, whole images) from ``shard`` starting at image ``row``."""
+        fd = (self._fds if self._fds is not None and self._pid == _PID[0] else self._files)[shard]
+        if not pread_into(fd, out, row * self.size * self.size):
+            raise OSError(f"{self.root / self.manifest['shards'][shard]['file']}: short read "
+                          f"(file truncated?)")
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_maps"] = None  # memory maps (and metadata) are re-opened lazily in each worker
+        state["_fds"] = None  # files (and metadata) are re-opened lazily in each worker
         state["_meta"] = None
         return state
 
@@ -102,23 +139,49 @@ class PackedDataset:
         return int(self._starts[-1])
 
     def __getitem__(self, i: int) -> np.ndarray:
-        """Image ``i`` as a (size, size) uint8 array (a view into the page cache)."""
+        """Image ``i`` as a new (size, size) uint8 array."""
         i = int(i)
         if i < 0:
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
         s = int(np.searchsorted(self._starts, i, side="right") - 1)
-        return self._shards[s][i - self._starts[s]]
+        out = np.empty((self.size, self.size), dtype=np.uint8)
+        self._read(s, i - int(self._starts[s]), out)
+        return out
 
     def batch(self, idx: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Images at ``idx`` stacked into a new (len(idx), size, size) uint8 array."""
+        """Images at ``idx`` stacked into a new (len(idx), size, size) uint8 array.
+
+        Consecutive rows are read with one call, so a sorted range costs one read per shard.
+        """
         idx = np.asarray(idx, dtype=np.int64)
+        if idx.ndim != 1:
+            raise ValueError(f"expected a 1-D index array, got shape {idx.shape}")
+        n = len(self)
+        idx = np.where(idx < 0, idx + n, idx)
+        if len(idx) and (idx.min() < 0 or idx.max() >= n):
+            raise IndexError(f"index out of range for {self!r}")
         out = np.empty((len(idx), self.size, self.size), dtype=np.uint8)
+        if not len(idx):
+            return out
         shard = np.searchsorted(self._starts, idx, side="right") - 1
-        for s in np.unique(shard):
-            m = shard == s
-            out[m] = self._shards[s][idx[m] - self._starts[s]]
+        order = np.lexsort((idx, shard))  # by shard, then by row: runs of consecutive rows
+        rows, sh = idx[order], shard[order]
+        breaks = np.flatnonzero((np.diff(rows) != 1) | (np.diff(sh) != 0)) + 1
+        starts, ends = np.r_[0, breaks], np.r_[breaks, len(rows)]
+        scattered = np.r_[0, np.cumsum(np.diff(order) != 1)]  # a run lands in place when 0 inside it
+        in_place = scattered[ends - 1] == scattered[starts]
+        first = rows[starts] - self._starts[sh[starts]]
+        for a, b, s, r, ok in zip(starts.tolist(), ends.tolist(), sh[starts].tolist(), first.tolist(),
+                                  in_place.tolist()):
+            if ok:
+                p = int(order[a])
+                self._read(s, r, out[p:p + b - a])
+            else:
+                buf = np.empty((b - a, self.size, self.size), dtype=np.uint8)
+                self._read(s, r, buf)
+                out[order[a:b]] = buf
         return out
 
     def indices(self, split: str | None = None) -> np.ndarray:
@@ -246,3 +309,12 @@ def validate_meta(meta: pd.DataFrame, where: str = "") -> None:
 def is_packed(path: str | Path) -> bool:
     """True when ``path`` is a packed dataset folder."""
     return (Path(path) / "manifest.json").exists() and (Path(path) / "meta.parquet").exists()
+
+
+def _after_fork() -> None:
+    _PID[0] = os.getpid()
+
+
+_PID = [os.getpid()]  # this process's id, kept current across fork (cheaper than os.getpid per read)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

@@ -1,8 +1,8 @@
 """A torch ``Dataset`` over a packed dataset, and a seeded ``DataLoader`` factory.
 
 ``PackedImages(ds, indices, transform, label_scheme)`` yields ``transform(PIL.Image "L")``
-(plus the integer label when ``label_scheme`` is given). It pickles without its memory
-maps, so ``DataLoader`` workers re-open the dataset lazily, each in its own process.
+(plus the integer label when ``label_scheme`` is given). It pickles without its open
+shard files, so ``DataLoader`` workers re-open the dataset lazily, each in its own process.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class PackedImages:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_ds"] = None  # memory maps are re-opened lazily in each worker
+        state["_ds"] = None  # shard files are re-opened lazily in each worker
         return state
 
     def __setstate__(self, state: dict) -> None:

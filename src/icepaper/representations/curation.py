@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .kmeans import HierarchicalKMeans, hierarchical_kmeans  # noqa: F401  (re-exported)
+from .kmeans import HierarchicalKMeans, hierarchical_kmeans, resolve_gpu  # noqa: F401  (re-exported)
 
 # --------------------------------------------------------------------------- balanced sampling
 
@@ -171,7 +171,10 @@ def curate(cfg, ds, embeddings: np.ndarray, pool: np.ndarray | None = None,
     """Hierarchical k-means of ``embeddings[pool]`` and a balanced sample of about
     ``curation.sample_frac`` of the pool (profile sizes), cached by configuration.
 
-    ``embeddings``: (len(ds), D); ``pool``: dataset rows to curate, by default the default
+    ``embeddings``: (len(ds), D), e.g. the float16 memory map of ``embeddings_for`` (read in
+    chunks, never copied whole); on a CUDA device (``cfg.device``) faiss runs on the GPU when it
+    has GPU support (:func:`~icepaper.representations.kmeans.resolve_gpu`);
+    ``pool``: dataset rows to curate, by default the default
     pretraining set (``icepaper.data.splits.pretrain_indices``: no ``test`` image, nothing of
     notebook 06's unseen campaign), so the curated subset is drawn from the images the full
     run trained on and never from the final probe's test images;
@@ -187,13 +190,16 @@ def curate(cfg, ds, embeddings: np.ndarray, pool: np.ndarray | None = None,
     pool = np.asarray(pool, dtype=np.int64)
     n_target = int(round(len(pool) * float(p["sample_frac"]))) if n_target is None else int(n_target)
     k = [min(int(a), max(1, len(pool) // 4)) for a in p["k"][: int(p["levels"])]]
+    gpu = resolve_gpu(str(getattr(cfg, "device", "cpu")).startswith("cuda"))
     key = {"dataset": ds.fingerprint, "embeddings": embed_key or "unkeyed", "pool": _hash_ints(pool),
            "k": k, "r": p["resampling_steps"], "s": p["samples_per_cluster"],
            "n": n_target, "seed": cfg.seed, "leaf": p["leaf"], "version": 1}
+    if gpu:  # GPU k-means rounds differently; CPU runs keep their earlier keys
+        key["kmeans"] = "gpu"
 
     def build(tmp: Path) -> None:
-        tree = hierarchical_kmeans(embeddings[pool], k, resampling_steps=p["resampling_steps"],
-                                   samples_per_cluster=p["samples_per_cluster"], seed=cfg.seed)
+        tree = hierarchical_kmeans(embeddings, k, rows=pool, resampling_steps=p["resampling_steps"],
+                                   samples_per_cluster=p["samples_per_cluster"], seed=cfg.seed, gpu=gpu)
         sel = balanced_sample(tree, n_target, seed=cfg.seed, leaf=p["leaf"])
         tree.save(tmp)
         np.save(tmp / "pool.npy", pool)

@@ -6,10 +6,12 @@
     index.npy        (N,) int64 dataset row ids
     progress.json    {"done": rows written so far, "n": N, "dim": D, ...}
 
-It runs in batches (tqdm progress); after each batch the rows are flushed and ``done`` is
-advanced, so a rerun after an interruption continues at the first unfinished batch.
-``num_workers`` > 0 reads the uint8 batches from the memory map in that many ``DataLoader``
-worker processes (pinned memory on CUDA), ahead of the forward pass; the result is the same.
+It runs in batches (tqdm progress); after each batch the rows are written to the file (plain
+positioned writes, no memory map: the process holds one batch of images and embeddings,
+whatever N) and synced, then ``done`` is advanced, so a rerun after an interruption continues
+at the first unfinished batch. ``num_workers`` > 0 reads the uint8 batches in that many
+``DataLoader`` worker processes (pinned memory on CUDA), ahead of the forward pass; the result
+is the same.
 Images go through the evaluation transform of ``icepaper.augment`` (resize to the
 backbone's input size, normalise), applied on the compute device; on CUDA the forward
 pass runs in bfloat16 autocast.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -104,24 +107,26 @@ def extract_embeddings(
             state["done"] = int(old["done"])
     if state["done"] == 0:
         np.save(folder / "index.npy", idx)
-        _open(folder, n, dim, "w+").flush()
+        with open(folder / "embeddings.f16", "wb") as f:
+            f.truncate(n * dim * 2)  # (N, D) float16, zeros until written
         atomic_write_json(prog_path, state)
-    out = _open(folder, n, dim, "r+")
     prep = Preprocess(size, in_chans(model), device)
     use_bf16 = torch.device(device).type == "cuda"
     bar = tqdm(total=n, initial=state["done"], desc=f"embedding ({pooling})", unit="img", disable=not progress)
-    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+    with (open(folder / "embeddings.f16", "r+b") as out, torch.inference_mode(),
+          torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16)):
         for a, images in zip(range(state["done"], n, batch_size),
                              _batches(ds, idx, state["done"], batch_size, num_workers, device)):
             b = min(a + batch_size, n)
             emb = pool(model, prep(images), pooling)
-            out[a:b] = emb.float().cpu().numpy().astype(np.float16)
+            out.seek(a * dim * 2)
+            out.write(np.ascontiguousarray(emb.float().cpu().numpy().astype(np.float16)).tobytes())
             out.flush()
+            os.fsync(out.fileno())  # the rows are on disk before ``done`` says so
             state["done"] = b
             atomic_write_json(prog_path, state)
             bar.update(b - a)
     bar.close()
-    del out
     return _open(folder, n, dim, "r")
 
 

@@ -9,10 +9,21 @@ of latent-space curation.
     points to the new centroids. Level t > 1 clusters the centroids of level t - 1 the same
     way. Assignments are done in chunks with a faiss flat index (nearest centroid only), so
     no N x k distance matrix is ever held in memory.
+
+Memory does not grow with the embeddings: they are read chunk by chunk (a float16 memory map
+of 1 M x 384 is never copied whole; ``core.rowfile``), each chunk L2-normalised in float32 on
+the fly. k-means trains on at most ``max_points_per_centroid x k`` rows, drawn exactly as faiss
+draws them (its ``rand_perm`` with the same seed), so only that many rows are converted; what
+grows with N is 12 bytes per point (its label and distance).
+
+``gpu=True`` runs the k-means and the assignments on every GPU faiss sees
+(``faiss.Kmeans(gpu=True)``; install the ``gpu`` extra, faiss-gpu-cu12, in place of faiss-cpu);
+without a GPU build of faiss it warns once and runs on the CPU.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +33,7 @@ import faiss
 import numpy as np
 
 from icepaper.core.progress import tqdm
+from icepaper.core.rowfile import RowReader
 
 _INIT = {
     "kmeans++": faiss.ClusteringInitMethod_KMEANS_PLUS_PLUS,
@@ -50,21 +62,87 @@ def as_float32(x: np.ndarray, normalize: bool = True, chunk: int = 65536) -> np.
     return out
 
 
-def assign(x: np.ndarray, centroids: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+def gpu_count() -> int:
+    """Number of GPUs the installed faiss can use (0 for faiss-cpu)."""
+    get = getattr(faiss, "get_num_gpus", None)
+    try:
+        return int(get()) if get is not None else 0
+    except Exception:  # noqa: BLE001 - a broken CUDA install counts as no GPU
+        return 0
+
+
+def resolve_gpu(gpu: bool) -> bool:
+    """``gpu`` when faiss can use a GPU; else False, with a warning when a GPU was asked for."""
+    if not gpu:
+        return False
+    if gpu_count() > 0:
+        return True
+    warnings.warn("k-means on the GPU was asked for, but the installed faiss has no GPU support "
+                  "(faiss.get_num_gpus() == 0): running on the CPU. For GPU k-means install the "
+                  "'gpu' extra (pip uninstall faiss-cpu; pip install 'icepaper[gpu]').",
+                  RuntimeWarning, stacklevel=3)
+    return False
+
+
+_BLOCK = 8192  # rows converted (and normalised) at a time inside a chunk
+
+
+def _read_float32(src: RowReader, sel: slice | np.ndarray, normalize: bool) -> np.ndarray:
+    """Rows ``sel`` of ``src`` as a new C-contiguous float32 array, rows L2-normalised when
+    ``normalize`` (the same values as :func:`as_float32`), converted ``_BLOCK`` rows at a time so
+    that no temporary is as large as the result."""
+    if isinstance(sel, slice):
+        a, b, _ = sel.indices(len(src))
+        pos = None
+        n = b - a
+    else:
+        pos = np.asarray(sel, dtype=np.int64)
+        n = len(pos)
+    out = np.empty((n, src.shape[1]), dtype=np.float32)
+    for i in range(0, n, _BLOCK):
+        j = min(i + _BLOCK, n)
+        part = out[i:j]
+        part[...] = src.read(slice(a + i, a + j) if pos is None else pos[i:j])
+        if normalize:
+            np.divide(part, np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-12), out=part)
+    return out
+
+
+def assign(x, centroids: np.ndarray, chunk: int = 65536, *, normalize: bool = False,
+           gpu: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid (squared L2) of every row of ``x``: (labels int64 (N,), sq. distances float32 (N,)).
 
-    Searched ``chunk`` rows at a time with a faiss flat index, so memory stays O(chunk x k).
+    ``x``: an (N, D) array, memory map or :class:`~icepaper.core.rowfile.RowReader`, read
+    ``chunk`` rows at a time (rows L2-normalised first when ``normalize``) and searched with a
+    faiss flat index, so memory stays O(chunk x (D + k)).
     """
+    src = x if isinstance(x, RowReader) else RowReader(x)
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
     index = faiss.IndexFlatL2(centroids.shape[1])
+    if gpu:
+        index = faiss.index_cpu_to_all_gpus(index)
     index.add(centroids)
-    labels = np.empty(len(x), dtype=np.int64)
-    dist = np.empty(len(x), dtype=np.float32)
-    for a in range(0, len(x), chunk):
-        d, i = index.search(np.ascontiguousarray(x[a:a + chunk], dtype=np.float32), 1)
-        labels[a:a + chunk] = i[:, 0]
-        dist[a:a + chunk] = d[:, 0]
+    labels = np.empty(len(src), dtype=np.int64)
+    dist = np.empty(len(src), dtype=np.float32)
+    for a in range(0, len(src), chunk):
+        b = min(a + chunk, len(src))
+        d, i = index.search(_read_float32(src, slice(a, b), normalize), 1)
+        labels[a:b] = i[:, 0]
+        dist[a:b] = d[:, 0]
     return labels, dist
+
+
+def faiss_training_rows(n: int, k: int, max_points_per_centroid: int, seed: int) -> np.ndarray | None:
+    """The rows faiss k-means trains on when given ``n`` points: None (all of them) when
+    n <= k x max_points_per_centroid, else the first k x max_points_per_centroid entries of
+    faiss's own random permutation (``faiss.rand_perm`` with the clustering seed), in that order,
+    so that drawing them first and clustering only them gives faiss's result exactly."""
+    m = int(k) * int(max_points_per_centroid)
+    if n <= m:
+        return None
+    perm = np.empty(int(n), dtype=np.int32)
+    faiss.rand_perm(faiss.swig_ptr(perm), int(n), int(seed) % 2**31)
+    return perm[:m].astype(np.int64)
 
 
 def kmeans(
@@ -75,6 +153,7 @@ def kmeans(
     seed: int = 0,
     init: str | np.ndarray = "auto",
     max_points_per_centroid: int = 256,
+    gpu: bool = False,
 ) -> np.ndarray:
     """Centroids (k, D) float32 of faiss k-means on ``x`` (float32 (N, D), N >= k).
 
@@ -82,7 +161,8 @@ def kmeans(
     AFK-MC^2, a Markov-chain approximation of k-means++ seeding, much faster for large k),
     "auto" (k-means++ when n_train k D <= 1e10, else AFK-MC^2), "random", or a (k, D) array
     of initial centroids. faiss trains on at most ``max_points_per_centroid * k`` random rows.
-    ``niter`` = 10 follows Vo et al.'s configuration.
+    ``niter`` = 10 follows Vo et al.'s configuration. ``gpu``: ``faiss.Kmeans(gpu=True)`` (all
+    GPUs; the caller checks that faiss has GPU support, :func:`resolve_gpu`).
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     if len(x) < k:
@@ -96,7 +176,7 @@ def kmeans(
     km = faiss.Kmeans(
         x.shape[1], int(k), niter=int(niter), seed=int(seed) % 2**31, verbose=False,
         max_points_per_centroid=int(max_points_per_centroid), min_points_per_centroid=1,
-        init_method=_INIT["random" if given else init],
+        init_method=_INIT["random" if given else init], **({"gpu": True} if gpu else {}),
     )
     km.train(x, init_centroids=np.ascontiguousarray(init, dtype=np.float32) if given else None)
     return np.asarray(km.centroids, dtype=np.float32)
@@ -186,10 +266,24 @@ def _per_level(v: int | Sequence[int] | None, n_levels: int, name: str) -> list[
     return [int(a) for a in v]
 
 
+def _train_level(src: RowReader, sel: np.ndarray | None, k: int, *, seed: int, init, niter: int,
+                 max_points_per_centroid: int, normalize: bool, gpu: bool) -> np.ndarray:
+    """k-means centroids of rows ``sel`` of ``src`` (all when None), reading only the rows faiss
+    would train on (:func:`faiss_training_rows`)."""
+    n = len(src) if sel is None else len(sel)
+    pick = faiss_training_rows(n, k, max_points_per_centroid, seed)
+    if pick is not None:
+        sel = pick if sel is None else sel[pick]
+    rows = _read_float32(src, slice(None) if sel is None else sel, normalize)
+    return kmeans(rows, k, seed=seed, init=init, niter=niter,
+                  max_points_per_centroid=max_points_per_centroid, gpu=gpu)
+
+
 def hierarchical_kmeans(
     x: np.ndarray,
     k: Sequence[int],
     *,
+    rows: np.ndarray | None = None,
     resampling_steps: int | Sequence[int] = 1,
     samples_per_cluster: int | Sequence[int] | None = None,
     niter: int = 10,
@@ -198,45 +292,56 @@ def hierarchical_kmeans(
     init: str = "auto",
     max_points_per_centroid: int = 256,
     chunk: int = 65536,
+    gpu: bool = False,
     progress: bool = True,
 ) -> HierarchicalKMeans:
-    """Hierarchical k-means with resampling (Vo et al. 2024) on embeddings ``x`` (N, D).
+    """Hierarchical k-means with resampling (Vo et al. 2024) on embeddings ``x[rows]`` (N, D).
 
+    ``x``: any float array, e.g. the float16 memory map of ``representations.embed``; it is read
+    in chunks of ``chunk`` rows and never copied whole. ``rows``: the rows of ``x`` to cluster
+    (default all), point i of the result is ``x[rows[i]]``.
     ``k``: clusters per level, non-increasing (e.g. [200, 30]). ``resampling_steps`` r and
     ``samples_per_cluster`` s: one value or one per level; s defaults to a quarter of the
     mean cluster size (at least 2) [default: Vo et al. tune it per level]. Rows are
     L2-normalised first when ``normalize`` (k-means on the unit sphere). ``init``,
-    ``niter`` and ``max_points_per_centroid``: see :func:`kmeans`. Reproducible from ``seed``.
+    ``niter`` and ``max_points_per_centroid``: see :func:`kmeans`. ``gpu``: run faiss on the
+    GPUs (falls back to the CPU with a warning when faiss has no GPU support). Reproducible
+    from ``seed``.
     """
     k = [int(a) for a in k]
     if not k or any(a < 1 for a in k) or any(b > a for a, b in zip(k, k[1:])):
         raise ValueError(f"k must be a non-empty, non-increasing list of positive ints, got {k}")
-    xs = as_float32(x, normalize=normalize, chunk=chunk)
-    if len(xs) < k[0]:
-        raise ValueError(f"{len(xs)} points cannot make {k[0]} clusters")
+    if np.ndim(x) != 2:
+        raise ValueError(f"expected a 2-D (N, D) embedding array, got shape {np.shape(x)}")
+    gpu = resolve_gpu(gpu)
+    src = RowReader(x, rows)
+    n_points = len(src)
+    if n_points < k[0]:
+        raise ValueError(f"{n_points} points cannot make {k[0]} clusters")
     r_list = _per_level(resampling_steps, len(k), "resampling_steps")
     s_list = _per_level(samples_per_cluster, len(k), "samples_per_cluster")
     levels: list[Level] = []
-    items = xs
     steps = sum(1 + r for r in r_list)
     bar = tqdm(total=steps, desc="hierarchical k-means", disable=not progress)
+    kw = dict(niter=niter, max_points_per_centroid=max_points_per_centroid, gpu=gpu)
     for t, (kt, r, s) in enumerate(zip(k, r_list, s_list)):
         lseed = seed * 1000 + t
-        s = s or max(2, len(items) // (4 * kt))
-        kw = dict(niter=niter, max_points_per_centroid=max_points_per_centroid)
-        cent = kmeans(items, kt, seed=lseed, init=init, **kw)
-        labels, dist = assign(items, cent, chunk)
+        norm = normalize and t == 0  # centroids of the level below are used as they are
+        s = s or max(2, len(src) // (4 * kt))
+        cent = _train_level(src, None, kt, seed=lseed, init=init, normalize=norm, **kw)
+        labels, dist = assign(src, cent, chunk, normalize=norm, gpu=gpu)
         bar.update(1)
         for step in range(r):
             sub = closest_per_cluster(labels, dist, s)
             if len(sub) >= kt:
-                cent = kmeans(items[sub], kt, seed=lseed + 100 * (step + 1), init=cent, **kw)
-                labels, dist = assign(items, cent, chunk)
+                cent = _train_level(src, sub, kt, seed=lseed + 100 * (step + 1), init=cent,
+                                    normalize=norm, **kw)
+                labels, dist = assign(src, cent, chunk, normalize=norm, gpu=gpu)
             bar.update(1)
         levels.append(Level(cent, labels, dist))
-        items = cent
+        src = RowReader(cent)
     bar.close()
     params = {"k": k, "resampling_steps": r_list, "samples_per_cluster": s_list, "niter": niter,
               "seed": seed, "normalize": normalize, "init": init,
               "max_points_per_centroid": max_points_per_centroid}
-    return HierarchicalKMeans(levels, len(xs), params)
+    return HierarchicalKMeans(levels, n_points, params)

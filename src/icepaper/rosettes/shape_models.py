@@ -256,6 +256,33 @@ def to_input(images: np.ndarray):
     return torch.from_numpy(np.clip(x, 0, 1))
 
 
+class ImageBatches:
+    """The network inputs of rosettes ``rows`` with view channels ``views``, made per batch.
+
+    ``batches[idx]`` (a slice, or positions into ``rows`` as an array or tensor) reads those
+    rosettes from ``images`` (n, n_views, S, S) uint8, e.g. the memory map of
+    ``rosette_dataset``, and returns ``to_input`` of their views: a (len(idx), len(views), S, S)
+    float tensor. Only one batch is ever converted to float32, so memory does not grow with
+    the set (70,000 rosettes x 2 views at 128 px would be 9 GB as one float32 array).
+    """
+
+    def __init__(self, images: np.ndarray, rows: np.ndarray, views):
+        from icepaper.core.rowfile import RowReader
+
+        if np.ndim(images) != 4:
+            raise ValueError(f"expected images of shape (n, n_views, S, S), got {np.shape(images)}")
+        self.reader = RowReader(images, np.asarray(rows, dtype=np.int64))
+        self.views = list(views)
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def __getitem__(self, idx):
+        if not isinstance(idx, slice):
+            idx = np.asarray(idx, dtype=np.int64)
+        return to_input(self.reader.read(idx)[:, self.views])
+
+
 def train_image_model(arch: str, images: np.ndarray, meta: pd.DataFrame, views, epochs: int,
                       seed: int = 0, device: str = "cpu", batch_size: int = 64,
                       lr: float = 2e-3, width: int = 32, progress: bool = True,
@@ -281,7 +308,7 @@ def train_image_model(arch: str, images: np.ndarray, meta: pd.DataFrame, views, 
     yc = np.searchsorted(labels, meta[CLS_TARGET].to_numpy())
     n_reg = len(REG_TARGETS)
     model = image_model(arch, len(views), n_reg + len(labels), width).to(device)
-    x_tr = to_input(images[tr][:, views])
+    x_tr = ImageBatches(images, np.flatnonzero(tr), views)  # converted batch by batch
     yr_tr = torch.from_numpy((y[tr] - mu) / sd)
     yc_tr = torch.from_numpy(yc[tr]).long()
     steps = max(1, epochs * math.ceil(len(x_tr) / batch_size))
@@ -312,7 +339,7 @@ def train_image_model(arch: str, images: np.ndarray, meta: pd.DataFrame, views, 
             sched.step()
     if recalibrate:
         recalibrate_batchnorm(model, x_tr, device, batch_size=256)
-    out = predict_image_model(model, images[te][:, views], device, batch_size=256)
+    out = predict_image_model(model, ImageBatches(images, np.flatnonzero(te), views), device, batch_size=256)
     rp = out[:, :n_reg] * sd + mu
     cp = labels[out[:, n_reg:].argmax(1)]
     m = {**regression_metrics(y[te], rp),
@@ -322,7 +349,8 @@ def train_image_model(arch: str, images: np.ndarray, meta: pd.DataFrame, views, 
 
 
 def recalibrate_batchnorm(model, x, device: str = "cpu", batch_size: int = 256) -> None:
-    """Replace every BatchNorm's running mean/var by their exact average over ``x`` (no grad)."""
+    """Replace every BatchNorm's running mean/var by their exact average over ``x`` (no grad);
+    ``x``: a float tensor or an :class:`ImageBatches`."""
     import torch
 
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -341,16 +369,18 @@ def recalibrate_batchnorm(model, x, device: str = "cpu", batch_size: int = 256) 
     model.eval()
 
 
-def predict_image_model(model, images: np.ndarray, device: str = "cpu",
+def predict_image_model(model, images, device: str = "cpu",
                         batch_size: int = 256) -> np.ndarray:
-    """Raw network outputs (n, n_out) for uint8 images (n, C, S, S), in eval mode."""
+    """Raw network outputs (n, n_out) for uint8 images (n, C, S, S) or an :class:`ImageBatches`,
+    in eval mode."""
     import torch
 
     model.eval()
     outs = []
+    prep = (lambda b: b) if isinstance(images, ImageBatches) else to_input
     with torch.no_grad():
         for b in range(0, len(images), batch_size):
-            outs.append(model(to_input(images[b:b + batch_size]).to(device)).float().cpu())
+            outs.append(model(prep(images[b:b + batch_size]).to(device)).float().cpu())
     return torch.cat(outs).numpy()
 
 

@@ -246,7 +246,8 @@ def pretrained(cfg, ds, method: str, *, indices=None, init: str | Path = "scratc
     spec = TrainSpec(steps=steps, batch_size=batch, seed=int(cfg.seed),
                      ckpt_every=max(1, steps // 10), ckpt_minutes=float(s.get("checkpoint_minutes", 0)),
                      log_every=every, num_workers=int(s["num_workers"]), device=device,
-                     progress=progress, desc=f"{method}{' ' + tag if tag else ''}")
+                     progress=progress, desc=f"{method}{' ' + tag if tag else ''}",
+                     tensorboard_dir=_tensorboard_run_dir(s, method, final.name))
     work = paths.cache_dir() / "pretrain-work" / final.name
     out = train(m, dataset, spec, work, stop_at=stop_at)
     sizes = crop_sizes(cfg, method)
@@ -272,6 +273,14 @@ def pretrained(cfg, ds, method: str, *, indices=None, init: str | Path = "scratc
         shutil.rmtree(work, ignore_errors=True)
     ddp.barrier()
     return _load_result(final)
+
+
+def _tensorboard_run_dir(section, method: str, key_hash: str) -> str:
+    """``<tensorboard folder>/<method>-<run key>`` when TensorBoard logging is on, else ""."""
+    from .tblog import tensorboard_dir
+
+    root = tensorboard_dir(section)
+    return str(Path(root) / f"{method}-{key_hash}") if root else ""
 
 
 def _load_result(folder: Path, finished: bool = True) -> PretrainResult:

@@ -20,7 +20,8 @@ model incl. EMA and buffers, optimiser, step, log, elapsed time) are written ato
 every ``ckpt_every`` steps, every ``ckpt_minutes`` of wall time, on SIGUSR1 (training goes
 on) and on SIGTERM (training stops with :class:`TrainingInterrupted`), always at the end of
 a step (:mod:`icepaper.ssl.signals`), and at the end; ``log.csv`` holds step, loss, lr, momentum,
-teacher_temp, images_per_sec (every crop counted) and method-specific terms.
+teacher_temp, images_per_sec (every crop counted) and method-specific terms; with
+``spec.tensorboard_dir`` the same rows also go to TensorBoard (:mod:`icepaper.ssl.tblog`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class TrainSpec:
     device: str = "cpu"
     progress: bool = True
     desc: str = ""
+    tensorboard_dir: str = ""  # write the log rows as TensorBoard scalars here ("": off)
 
 
 @dataclass
@@ -189,6 +191,11 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
         from icepaper.core.progress import tqdm
 
         bar = tqdm(total=spec.steps, initial=step, desc=spec.desc or method.name, unit="step")
+    writer = None
+    if spec.tensorboard_dir and ddp.is_main() and stop > step:
+        from .tblog import summary_writer
+
+        writer = summary_writer(spec.tensorboard_dir, purge_step=step or None)
     method.train()
     t_prev = t_log = time.perf_counter()
     crops_since = 0
@@ -215,6 +222,8 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
                 msg += " Lower the learning rate, raise warm-up, or train in fp32/bf16 (never fp16)."
                 if bar is not None:
                     bar.close()
+                if writer is not None:
+                    writer.close()
                 raise NonFiniteLossError(msg)
             loss.backward()
             method.after_backward(step)
@@ -238,6 +247,10 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
                     if k != "teacher_temp":
                         row[k] = float(v)
                 rows.append(row)
+                if writer is not None:
+                    from .tblog import write_row
+
+                    write_row(writer, row)
                 crops_since = 0
                 t_log = now
                 if bar is not None:
@@ -250,8 +263,12 @@ def train(method: SSLMethod, dataset: MultiCropDataset, spec: TrainSpec, workdir
             if save and step < stop:
                 save_checkpoint(ckpt, method, opt, step, rows, spec, elapsed)
                 t_ckpt = time.monotonic()
+                if writer is not None:
+                    writer.flush()
         if bar is not None:
             bar.close()
+        if writer is not None:
+            writer.close()
         save_checkpoint(ckpt, method, opt, step, rows, spec, elapsed)
         ddp.barrier()
         if signals.stop is not None:
