@@ -48,7 +48,7 @@ def test_paper_shape_is_kept():
         assert d.pretrain[key] == p.pretrain[key], key
     assert (d.data.image_size, d.pretrain.vit, d.pretrain.resnet) == (224, "vit_small_patch16_224", "resnet50")
     assert d.curation.levels == len(d.curation.k) == 3 and d.cssl.finetune == "all"
-    assert d.rosettes.image_size == p.rosettes.image_size and d.rosettes.resvae_size == 128
+    assert (d.rosettes.image_size, d.rosettes.resvae_size) == (p.rosettes.image_size, p.rosettes.resvae_size)
 
 
 def test_derive_dry_refuses_a_growth_or_an_unknown_key():
@@ -76,6 +76,14 @@ def test_dry_run_flag_maps_the_profile(monkeypatch, capsys):
     assert dry_run_profile("paper-dry") == "paper-dry"
     assert cli.main(["run", "--profile", "smoke", "--dry-run"]) == 2
     assert "no dry-run variant" in capsys.readouterr().err
+
+
+def test_run_config_knows_a_dry_run(tmp_path):
+    """Notebooks skip checks of what training achieved on a dry run (``cfg.dry_run``), only there."""
+    from icepaper.core.config import setup
+
+    flags = {p: setup("07_kappa_diversity", profile=p, out=str(tmp_path)).dry_run for p in PROFILES}
+    assert flags == {p: p == "paper-dry" for p in PROFILES}
 
 
 def test_torchrun_entry_takes_dry_run_too(monkeypatch):
