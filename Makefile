@@ -10,7 +10,7 @@ NBVAL_OUT := build/nbval
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: paper test unit nbval smoke bench lint lab workshop book env clean-build
+.PHONY: paper test unit nbval smoke dryrun bench lint lab workshop book env clean-build
 
 env: $(STAMP)
 
@@ -26,6 +26,10 @@ paper: $(STAMP)  ## run every notebook with the default profile and regenerate f
 
 smoke: $(STAMP)  ## every notebook with the smoke profile (what CI runs through nbval)
 	$(BIN)/icepaper run --profile smoke
+
+dryrun: $(STAMP)  ## the paper profile's dry run: every notebook at paper shape (ViT-S/16, ResNet-50, 224 px), 300 images, two steps per training
+	rm -rf build/paper-dry
+	ICEPAPER_HOME=$(CURDIR)/build/paper-dry/home $(BIN)/icepaper run --profile paper --dry-run --no-publish --out build/paper-dry
 
 test: $(STAMP) unit nbval  ## unit tests, then nbval of every notebook under the smoke profile
 

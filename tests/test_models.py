@@ -64,6 +64,25 @@ def test_imagenet_init_from_local_rgb_file(tmp_path, monkeypatch):
     assert torch.equal(m.layer4[1].conv2.weight, rgb.layer4[1].conv2.weight)
 
 
+def test_imagenet_vit_from_local_rgb_file(tmp_path, monkeypatch):
+    """The ImageNet ViT path (the paper profile's ViT-S/16 takes the same one): RGB hub-style
+    weights saved locally load into the one-channel patch embedding, the blocks unchanged, the
+    position embedding resampled to the profile's image size."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    rgb = timm.create_model("vit_tiny_patch16_224", num_classes=1000)  # 5.7 M parameters
+    save_file({k: v.contiguous() for k, v in rgb.state_dict().items()}, tmp_path / "w.safetensors")
+    monkeypatch.setenv("ICEPAPER_IMAGENET_WEIGHTS", str(tmp_path / "w.safetensors"))
+    section = {**SECTION, "vit_img_size": 64}
+    m = create_backbone(section, "vit", init="imagenet").eval()
+    assert torch.allclose(m.patch_embed.proj.weight, rgb.patch_embed.proj.weight.sum(1, keepdim=True), atol=1e-6)
+    assert torch.equal(m.blocks[11].mlp.fc2.weight, rgb.blocks[11].mlp.fc2.weight)
+    assert m.pos_embed.shape == (1, 1 + (64 // 16) ** 2, 192)
+    assert torch.equal(m.pos_embed[:, 0], rgb.pos_embed[:, 0])  # the [CLS] position is kept as is
+    assert m(torch.randn(2, 1, 64, 64)).shape == (2, 192)
+
+
 def test_bad_init_path_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing-here"):
         create_backbone(SECTION, "vit", init=str(tmp_path / "nothing-here.safetensors"))

@@ -7,15 +7,16 @@ import sys
 import time
 from pathlib import Path
 
-from .profiles import COST, PROFILES, parse_set
+from .profiles import COST, PROFILES, dry_run_profile, parse_set
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
     from .runner import NotebookFailed, run_notebooks
 
+    profile = dry_run_profile(a.profile) if a.dry_run else a.profile
     t0 = time.perf_counter()
     try:
-        res = run_notebooks(profile=a.profile, data=a.data, out=a.out, only=a.only, resume=a.resume,
+        res = run_notebooks(profile=profile, data=a.data, out=a.out, only=a.only, resume=a.resume,
                             seed=a.seed, publish=False if a.no_publish else None, fail_fast=a.fail_fast,
                             overrides=parse_set(a.set))
     except NotebookFailed as e:
@@ -47,7 +48,7 @@ def _cmd_prepare(a: argparse.Namespace) -> int:
 
 def _cmd_profiles(a: argparse.Namespace) -> int:
     for name in PROFILES:
-        print(f"{name:8s} {COST[name]}")
+        print(f"{name:9s} {COST[name]}")
     return 0
 
 
@@ -122,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="skip notebooks already run ok with the same inputs")
     r.add_argument("--fail-fast", action="store_true",
                    help="stop at the first notebook that fails (default: report it and run the rest)")
+    r.add_argument("--dry-run", action="store_true",
+                   help="run the profile's dry-run variant (--profile paper --dry-run = --profile paper-dry): "
+                   "its networks, crops and code paths on a few hundred generated images, two steps per "
+                   "training, in minutes on a CPU")
     r.add_argument("--seed", type=int, default=0)
     _add_set(r)
     r.add_argument("--no-publish", action="store_true",

@@ -380,11 +380,99 @@ _WORKSHOP["rosettes"].update({
     "mmd_permutations": 100,  # default 300
 })
 
+# ``paper-dry``: the paper profile at a handful of images and two optimisation steps per training,
+# so that every notebook runs the paper's code paths (ViT-S/16 at 224 px with 2 + 10 crops of 224
+# and 96 px, 8192 prototypes, ResNet-50, three curation levels, whole-network fine-tuning, the
+# 70,000-rosette profile's 128 px images ...) on a 2-core CPU in minutes: a crash that a GPU job
+# would meet hours in shows here first (``icepaper run --profile paper --dry-run``). This table is
+# the whole difference: every other key keeps its paper value (tests/test_dryrun.py checks both).
+# Each entry: "section.key": (dry value, why). A value is only smaller than the paper's (a list:
+# no longer, and no element larger).
+PAPER_DRY_SHRINK: dict[str, tuple[Any, str]] = {
+    "data.n_images": (300, "a handful of 224 px images, enough for each notebook's labelled splits "
+                           "and the label schemes' folds; every image goes through ViT-S/16 or "
+                           "ResNet-50 several times, the cost of the dry run"),
+    "augment.ar_particles": (4, "particles of the aspect-ratio table (02)"),
+    "augment.ar_draws": (10, "augmentation draws per particle (02)"),
+    "pretrain.batch_size": (4, "images per training batch, each with the paper's 2 + 10 crops "
+                               "(1024 needs GPU nodes)"),
+    "pretrain.steps": (2, "two iBOT(-vMF) steps"),
+    "pretrain.resnet_steps": (2, "two BYOL steps"),
+    "pretrain.moco_steps": (2, "two MoCo steps"),
+    "pretrain.warmup_steps": (1, "one warm-up step of the two"),
+    "pretrain.short_steps": (2, "two steps of the short curated run (04)"),
+    "pretrain.knn_images": (32, "kNN check (and 03's health check): fewer than the labelled images, "
+                                "as 20,000 are at paper scale"),
+    "pretrain.heldout_images": (8, "images of the held-out MoCo / BYOL loss (03)"),
+    "pretrain.num_workers": (2, "data-loading processes: still more than none, as on the GPU node"),
+    "curation.k": ([16, 4, 2], "three levels, as in the paper, of what the 239 pretraining images allow"),
+    "cssl.min_budget": (16, "smallest label budget: two budgets (16, all) per fold of the ~50-image pool"),
+    "cssl.folds": (2, "cross-validation folds (the fewest)"),
+    "cssl.epochs": (1, "one epoch of each budget ..."),
+    "cssl.min_steps": (2, "... and at least two steps"),
+    "cssl.batch_size": (32, "larger than the smallest budget, as 256 is than 128 at paper scale"),
+    "cssl.baseline_epochs": (1, "the end-to-end baseline: one epoch ..."),
+    "cssl.baseline_min_steps": (2, "... and at least two steps"),
+    "cssl.baseline_batch_size": (32, "as cssl.batch_size"),
+    "cssl.tsne_points": (200, "t-SNE points (at most the validation images there are)"),
+    "kappa.n_boot": (20, "bootstrap resamples per group"),
+    "kappa.min_n": (10, "smallest group with a kappa: groups of a handful of particles"),
+    "kappa.equal_n": (10, "subsample size of the plain estimator, at most kappa.min_n"),
+    "kappa.grid_ns": ([50, 500], "estimator-validation sample sizes: the two smallest"),
+    "kappa.n_sensitivity": (200, "particles embedded with the random-init network"),
+    "kappa.n_rare": (10, "injected particles of the rare habit"),
+    "kappa.n_reference": (100, "reference sample of the kNN anomaly scores"),
+    "kappa.explorer_points": (100, "particles on the interactive t-SNE map"),
+    "rosettes.n_rosettes": (60, "rosettes (3 views each); 42 train / 9 val / 9 test"),
+    "rosettes.batch_size": (24, "two batches per epoch of the 42 training rosettes"),
+    "rosettes.cnn_epochs": (1, "one epoch (two steps) of the small CNN"),
+    "rosettes.resnet_epochs": (1, "one epoch (two steps) of ResNet-18"),
+    "rosettes.vae_epochs": (2, "two epochs: 08 checks that the VAE loss falls"),
+    "rosettes.resvae_images": (48, "two batches of CPI-like images for the ResNet-VAE"),
+    "rosettes.resvae_epochs": (2, "two epochs: 08 checks that the ResNet-VAE loss falls"),
+    "rosettes.mmd_permutations": (20, "permutations of the MMD test"),
+}
+
+
+def _no_larger(dry: Any, paper: Any) -> bool:
+    """True when ``dry`` is ``paper`` shrunk in size: a number no larger (and positive), a list
+    no longer with no element larger.
+
+    >>> _no_larger(2, 312_500), _no_larger([24, 6, 2], [20000, 1000, 100]), _no_larger(3, 2)
+    (True, True, False)
+    """
+    if isinstance(paper, list):
+        return (isinstance(dry, list) and 0 < len(dry) <= len(paper)
+                and all(_no_larger(d, p) for d, p in zip(dry, paper, strict=False)))
+    numbers = (int, float)
+    return (isinstance(dry, numbers) and isinstance(paper, numbers) and not isinstance(dry, bool)
+            and type(dry) is type(paper) and 0 < dry <= paper)
+
+
+def derive_dry(paper: dict[str, dict[str, Any]],
+               shrink: Mapping[str, tuple[Any, str]]) -> dict[str, dict[str, Any]]:
+    """A copy of ``paper`` with each ``"section.key"`` of ``shrink`` set to its value; a key the
+    paper profile lacks, or a value that is not the paper's shrunk in size, is a ValueError."""
+    dry = copy.deepcopy(paper)
+    for name, (value, _why) in shrink.items():
+        section, _, key = name.partition(".")
+        if key not in paper.get(section, {}):
+            raise ValueError(f"dry-run key {name!r} is not in the paper profile")
+        if not _no_larger(value, paper[section][key]):
+            raise ValueError(f"dry-run {name}={value!r} is not the paper's {paper[section][key]!r} shrunk")
+        dry[section][key] = copy.deepcopy(value)
+    return dry
+
+
+#: The dry-run variant of each profile that has one (``icepaper run --profile paper --dry-run``).
+DRY_RUN = {"paper": "paper-dry"}
+
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": _SMOKE,
     "default": _DEFAULT,
     "workshop": _WORKSHOP,
     "paper": _PAPER,
+    "paper-dry": derive_dry(_PAPER, PAPER_DRY_SHRINK),
 }
 
 COST = {
@@ -393,7 +481,20 @@ COST = {
     "workshop": "all notebooks in at most 15 minutes on a 2-core laptop once `make workshop` has prepared "
                 "the default profile's cached data and networks",
     "paper": "the papers' scale; needs a GPU node (days of CPU time otherwise)",
+    "paper-dry": "the paper profile's networks, crops and code paths on a few hundred images, two steps "
+                 "per training: all notebooks in minutes on a 2-core CPU (`make dryrun`)",
 }
+
+
+def dry_run_profile(name: str) -> str:
+    """The dry-run variant of profile ``name`` (``"paper"`` -> ``"paper-dry"``; a dry profile is
+    its own), or a ValueError naming the profiles that have one."""
+    if name in DRY_RUN.values():
+        return name
+    if name not in DRY_RUN:
+        raise ValueError(f"--dry-run: profile {name!r} has no dry-run variant "
+                         f"(profiles with one: {', '.join(DRY_RUN)})")
+    return DRY_RUN[name]
 
 
 class Section(Mapping):
@@ -487,7 +588,7 @@ def get_profile(name: str, overrides: Mapping[str, Any] | None = None) -> Profil
     >>> get_profile("huge")
     Traceback (most recent call last):
     ...
-    ValueError: unknown profile 'huge'; valid profiles are: smoke, default, workshop, paper
+    ValueError: unknown profile 'huge'; valid profiles are: smoke, default, workshop, paper, paper-dry
     """
     return Profile(name, overrides)
 

@@ -431,6 +431,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--method", choices=METHODS, default="ibot_vmf")
     ap.add_argument("--profile", default="default")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="the profile's dry-run variant (--profile paper --dry-run = --profile paper-dry)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default="")
     ap.add_argument("--init", default="scratch")
@@ -438,6 +440,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a profile value, e.g. --set pretrain.batch_size=512 (repeatable)")
     a = ap.parse_args(argv)
+    if a.dry_run:
+        from icepaper.core.profiles import dry_run_profile
+
+        a.profile = dry_run_profile(a.profile)
     cfg = setup("03_pretraining", profile=a.profile, seed=a.seed, data=a.data, overrides=a.set)
     ds = load_dataset(cfg)
     res = pretrained(cfg, ds, a.method, init=a.init, steps=a.steps)
