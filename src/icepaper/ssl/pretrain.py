@@ -426,6 +426,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
 
     from icepaper.core.config import setup
+    from icepaper.core.profiles import dry_run_profile
     from icepaper.data import load_dataset
 
     ap = argparse.ArgumentParser(description=main.__doc__)
@@ -433,22 +434,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile", default="default")
     ap.add_argument("--dry-run", action="store_true",
                     help="the profile's dry-run variant (--profile paper --dry-run = --profile paper-dry)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data", default="")
-    ap.add_argument("--init", default="scratch")
+    for flag, kind, default in (("--seed", int, 0), ("--data", str, ""), ("--init", str, "scratch")):
+        ap.add_argument(flag, type=kind, default=default)
     ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                    help="override a profile value, e.g. --set pretrain.batch_size=512 (repeatable)")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="--set pretrain.steps=9")
     a = ap.parse_args(argv)
-    if a.dry_run:
-        from icepaper.core.profiles import dry_run_profile
-
-        a.profile = dry_run_profile(a.profile)
-    cfg = setup("03_pretraining", profile=a.profile, seed=a.seed, data=a.data, overrides=a.set)
+    profile = dry_run_profile(a.profile) if a.dry_run else a.profile
+    cfg = setup("03_pretraining", profile=profile, seed=a.seed, data=a.data, overrides=a.set)
     ds = load_dataset(cfg)
     res = pretrained(cfg, ds, a.method, init=a.init, steps=a.steps)
-    if ddp.is_main():
-        print(json.dumps(res.summary(), indent=2))
+    print(json.dumps(res.summary(), indent=2)) if ddp.is_main() else None
 
 
 if __name__ == "__main__":
