@@ -123,4 +123,4 @@ def test_paper_dry_run_of_pretraining_and_label_budget(tmp_path, monkeypatch):
     r06 = json.loads((out / "results" / "06_cssl_label_budget.json").read_text())
     assert r06["profile_values"]["cssl"]["finetune"] == "all"
     datasets = list((tmp_path / "home" / "datasets").iterdir())
-    assert [d.name.split("-")[:3] for d in datasets] == [["synthetic", "300", "224px"]]
+    assert [d.name.split("-")[:3] for d in datasets] == [["synthetic", "320", "224px"]]
