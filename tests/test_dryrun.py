@@ -104,7 +104,8 @@ def test_torchrun_entry_takes_dry_run_too(monkeypatch):
         pretrain.main(["--method", "moco", "--profile", "paper"])
 
 
-@pytest.mark.slow  # minutes: ViT-S/16 and ResNet-50 at 224 px on a CPU (see the README, "paper-dry")
+@pytest.mark.slow
+@pytest.mark.dryrun  # 03 + 06 took 1,660 s on 2 CPU cores at load 3-4 (ViT-S/16 and ResNet-50 at 224 px)
 def test_paper_dry_run_of_pretraining_and_label_budget(tmp_path, monkeypatch):
     """Notebooks 03 (the four pretrainings at paper shape, checkpoints, held-out losses, kNN and
     health checks) and 06 (whole-network fine-tuning of ResNet-50 at 224 px, folds x budgets)
