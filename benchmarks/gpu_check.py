@@ -282,22 +282,30 @@ def _engine(cfg, method, ds, batch, warm, timed, device, workers, workdir: Path)
 def _plain(cfg, method, ds, batch, warm, timed, device, workers) -> tuple[float, float | None]:
     """Images/s (and peak GiB) of a bare loop like lightly's examples: same model, optimiser and
     DataLoader, bf16 autocast on CUDA, first ``warm`` steps excluded."""
-    import torch
 
     from icepaper.ssl.data import make_loader
 
     m, d = _build(cfg, method, ds, batch)
+    loader = make_loader(d, 0, warm + timed, batch, num_workers=workers, pin_memory=_cuda(device))
+    batches = (([v.to(device, non_blocking=True) for v in views], masks) for views, masks in loader)
+    return _timed_steps(m, batches, batch, warm, timed, device)
+
+
+def _timed_steps(m, batches, batch, warm, timed, device) -> tuple[float, float | None]:
+    """Images/s (and peak GiB) of ``warm + timed`` steps of ``m`` (forward + backward + optimiser
+    + EMA, bf16 autocast on CUDA) on ``batches`` of (views on ``device``, masks), the first
+    ``warm`` steps excluded from the clock."""
+    import torch
+
     m.to(device).train()
     opt = m.make_optimizer()
     amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=_cuda(device))
     _reset_peak(device)
     t0 = None
-    loader = make_loader(d, 0, warm + timed, batch, num_workers=workers, pin_memory=_cuda(device))
-    for i, (views, masks) in enumerate(loader):
+    for i, (views, masks) in enumerate(batches):
         if i == warm:
             _sync(device)
             t0 = time.perf_counter()
-        views = [v.to(device, non_blocking=True) for v in views]
         with amp:
             loss, _ = m(views, masks, step=i, total=warm + timed)
         loss.backward()
@@ -305,8 +313,7 @@ def _plain(cfg, method, ds, batch, warm, timed, device, workers) -> tuple[float,
         opt.zero_grad(set_to_none=True)
         m.momentum_update(0.996)
     _sync(device)
-    rate = timed * batch / (time.perf_counter() - t0)
-    return rate, _peak_gib(device)
+    return timed * batch / (time.perf_counter() - t0), _peak_gib(device)
 
 
 def _model_only(cfg, method, batch, warm, timed, device) -> tuple[float, float | None]:
@@ -317,8 +324,7 @@ def _model_only(cfg, method, batch, warm, timed, device) -> tuple[float, float |
     from icepaper.ssl import pretrain
 
     torch.manual_seed(0)
-    m = pretrain.build_method(cfg, method).to(device).train()
-    opt = m.make_optimizer()
+    m = pretrain.build_method(cfg, method)
     c = pretrain.crop_sizes(cfg, method)
     sizes = [c["global_size"]] * 2 + [c["local_size"]] * c["n_local"]
     views = [torch.randn(batch, 1, s, s, device=device) for s in sizes]
@@ -327,22 +333,7 @@ def _model_only(cfg, method, batch, warm, timed, device) -> tuple[float, float |
         h, w = m.mask_grid
         masks = torch.rand(2 * batch, h, w) < 0.25
         masks[::2] = False  # half the images unmasked, as iBOT
-    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=_cuda(device))
-    _reset_peak(device)
-    t0 = None
-    for i in range(warm + timed):
-        if i == warm:
-            _sync(device)
-            t0 = time.perf_counter()
-        with amp:
-            loss, _ = m(views, masks, step=i, total=warm + timed)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        m.momentum_update(0.996)
-    _sync(device)
-    rate = timed * batch / (time.perf_counter() - t0)
-    return rate, _peak_gib(device)
+    return _timed_steps(m, ((views, masks) for _ in range(warm + timed)), batch, warm, timed, device)
 
 
 def _loader_only(cfg, method, ds, batch, warm, timed, workers) -> float:
