@@ -434,16 +434,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile", default="default")
     ap.add_argument("--dry-run", action="store_true",
                     help="the profile's dry-run variant (--profile paper --dry-run = --profile paper-dry)")
-    for flag, kind, default in (("--seed", int, 0), ("--data", str, ""), ("--init", str, "scratch")):
+    for flag, kind, default in (("--seed", int, 0), ("--data", str, ""), ("--init", str, "scratch"), ("--steps", int, None)):
         ap.add_argument(flag, type=kind, default=default)
-    ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="--set pretrain.steps=9")
     a = ap.parse_args(argv)
     profile = dry_run_profile(a.profile) if a.dry_run else a.profile
     cfg = setup("03_pretraining", profile=profile, seed=a.seed, data=a.data, overrides=a.set)
     ds = load_dataset(cfg)
     res = pretrained(cfg, ds, a.method, init=a.init, steps=a.steps)
-    print(json.dumps(res.summary(), indent=2)) if ddp.is_main() else None
+    if ddp.is_main():
+        print(json.dumps(res.summary(), indent=2))
 
 
 if __name__ == "__main__":
